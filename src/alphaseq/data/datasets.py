@@ -1,0 +1,57 @@
+"""Built-in data sets that need no download.
+
+``sp500``: daily adjusted close prices of 20 S&P 500 stocks from 1990-01-02 to
+2022-12-28 with the S&P 500 index as benchmark, as shipped inside the ``skfolio``
+package (:func:`skfolio.datasets.load_sp500_dataset`). Close prices only: features
+that need OHLC or volume are not available on it. The 20 stocks were chosen among
+companies still listed at the end of the sample, so results on it carry
+survivorship bias.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+
+from alphaseq.data.panel import Panel
+from alphaseq.errors import DataError
+
+
+def _load_sp500() -> Panel:
+    from skfolio.datasets import load_sp500_dataset, load_sp500_index
+
+    from alphaseq.data.loaders import _panel_from_frame
+
+    prices = load_sp500_dataset()
+    index = load_sp500_index()
+    panel = _panel_from_frame(prices, "built-in data set 'sp500'", ticker=None, name="sp500")
+    bench = index.iloc[:, 0].reindex(pd.DatetimeIndex(panel.dates)).to_numpy(np.float64)
+    return panel._replace(
+        benchmark=bench,
+        benchmark_name="S&P 500 index",
+        meta=panel.meta
+        | {
+            "source": "skfolio.datasets.load_sp500_dataset (bundled with skfolio)",
+            "adjusted": True,
+            "survivorship_bias": (
+                "the 20 stocks were chosen among companies still listed at the end of the sample"
+            ),
+        },
+    )
+
+
+#: Name -> loader of every built-in data set.
+DATASETS: dict[str, Callable[[], Panel]] = {"sp500": _load_sp500}
+
+
+def load_dataset(name: str) -> Panel:
+    """Load a built-in data set by name (see :data:`DATASETS`)."""
+    try:
+        loader = DATASETS[name]
+    except KeyError:
+        raise DataError(
+            f"unknown built-in data set {name!r}; available: {sorted(DATASETS)}"
+        ) from None
+    return loader()
