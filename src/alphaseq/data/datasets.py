@@ -44,6 +44,13 @@ def _load_sp500() -> Panel:
 
 #: Name -> loader of every built-in data set.
 DATASETS: dict[str, Callable[[], Panel]] = {"sp500": _load_sp500}
+#: Name -> one-line description, for ``alphaseq data list``.
+DESCRIPTIONS: dict[str, str] = {
+    "sp500": (
+        "20 S&P 500 stocks, adjusted close, 1990-2022, S&P 500 index as benchmark "
+        "(bundled with skfolio; survivorship bias)"
+    )
+}
 
 
 def load_dataset(name: str) -> Panel:

@@ -100,6 +100,8 @@ def load_panel(
                 panel = load_dataset(source.lower())
                 return _finish(panel, min_history=min_history, benchmark=benchmark)
             known = ", ".join(sorted(DATASETS))
+            if path.suffix or len(path.parts) > 1:
+                raise DataError(f"file not found: '{path}' (working directory: {Path.cwd()})")
             raise DataError(
                 f"'{source}' is neither an existing file nor a built-in data set "
                 f"(built-in: {known})"

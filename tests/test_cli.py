@@ -1,0 +1,88 @@
+"""The command line as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from typer.testing import CliRunner
+
+from alphaseq.cli import app
+
+runner = CliRunner()
+
+
+def test_data_check_on_embedded_data():
+    result = runner.invoke(app, ["data", "check", "sp500"])
+    assert result.exit_code == 0, result.output
+    for text in ("tickers", "20", "1990-01-02", "2022-12-28", "one-day moves over 50%"):
+        assert text in result.output
+    assert "S&P 500 index" in result.output
+
+
+def test_data_check_json_has_the_summary_fields():
+    result = runner.invoke(app, ["data", "check", "sp500", "--json", "--lookback", "30"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["tickers"] == 20
+    assert summary["lookback"] == 30
+    assert summary["missing_in_life"] == {"close": 0.0}
+    assert summary["large_moves"] >= 1  # RRC fell 67% in one day in 1990
+    assert summary["large_move_examples"][0]["ticker"] == "RRC"
+
+
+def test_data_check_reports_repairs_and_short_tickers(tmp_path):
+    path = tmp_path / "p.csv"
+    rows = ["date,ticker,close,volume"]
+    dates = [f"2020-01-{d:02d}" for d in range(1, 29)]
+    rows += [f"{d},AAA,{10 + k},{0 if k == 3 else 100}" for k, d in enumerate(dates)]
+    rows += [f"{d},BBB,{5 + k * 0.1 if k != 5 else -1}" + ",10" for k, d in enumerate(dates[:10])]
+    rows.append("2020-01-29,AAA,60,100")  # +62% in a day
+    path.write_text("\n".join(rows) + "\n")
+    result = runner.invoke(app, ["data", "check", str(path), "--json", "--lookback", "20"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["non_positive_prices"] == 1
+    assert summary["zero_volume_cells"] == 1
+    assert summary["short_tickers"] == ["AAA", "BBB"]  # both < 20 + 21 days
+    assert summary["large_moves"] == 1
+    kinds = {r["kind"] for r in summary["repairs"]}
+    assert kinds == {"non_positive_price", "gaps", "unsorted_rows"}  # rows grouped by ticker
+
+
+def test_unusable_input_exits_nonzero_with_one_line(tmp_path):
+    path = tmp_path / "p.csv"
+    path.write_text("date,ticker,open\n2020-01-02,AAA,1\n")
+    result = runner.invoke(app, ["data", "check", str(path)])
+    assert result.exit_code == 2
+    assert "missing the required column 'close'" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_missing_file_exits_nonzero():
+    result = runner.invoke(app, ["data", "check", "no/such/file.csv"])
+    assert result.exit_code == 2
+    assert "file not found" in result.output
+
+
+def test_features_and_data_list():
+    result = runner.invoke(app, ["features"])
+    assert result.exit_code == 0 and "rsi" in result.output and "default set" in result.output
+    result = runner.invoke(app, ["data", "list"])
+    assert result.exit_code == 0 and "sp500" in result.output
+
+
+def test_installed_script_prints_no_traceback(tmp_path):
+    bad = tmp_path / "bad.xlsx"
+    bad.write_text("x")
+    proc = subprocess.run(
+        [sys.executable, "-m", "alphaseq.cli", "data", "check", str(bad)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2
+    assert "unknown file type" in proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout
+    assert len(proc.stderr.strip().splitlines()) <= 2  # one message (rich may wrap it)
