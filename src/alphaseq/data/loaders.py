@@ -492,7 +492,10 @@ def _make_panel(
     keep_t, keep_i = ~empty_dates, ~empty_tickers
     if not keep_i.any():
         raise DataError(f"{name}: no valid (finite, positive) close price in the whole input")
-    fields = {k: v[keep_t][:, keep_i] for k, v in dense.items()}
+    if keep_t.all() and keep_i.all():
+        fields = dense  # nothing to drop: avoid copying every field
+    else:
+        fields = {k: v[keep_t][:, keep_i] for k, v in dense.items()}
     panel = Panel(
         dates=np.asarray(dates)[keep_t],
         tickers=np.asarray(tickers, str)[keep_i],
