@@ -61,8 +61,14 @@ def _rolling_reduce(x: np.ndarray, window: int, reduce) -> np.ndarray:
 
 
 def rolling_std(x: np.ndarray, window: int, ddof: int = 1) -> np.ndarray:
-    """Standard deviation over the last ``window`` rows (two-pass, full window required)."""
-    return _rolling_reduce(x, window, lambda w: np.std(w, axis=-1, ddof=ddof))
+    """Standard deviation over the last ``window`` rows (two-pass, full window required).
+
+    Each window is shifted by its first value before the two passes: the result is
+    unchanged mathematically, but a flat window (a run of forward-filled gap days)
+    gives exactly 0 instead of rounding noise such as 1e-15, which the "0 if flat"
+    branches of the z-score features rely on.
+    """
+    return _rolling_reduce(x, window, lambda w: np.std(w - w[..., :1], axis=-1, ddof=ddof))
 
 
 def rolling_max(x: np.ndarray, window: int) -> np.ndarray:

@@ -9,15 +9,34 @@ import numpy as np
 from alphaseq.data.panel import Panel
 from alphaseq.features._rolling import forward_fill
 
+#: Trading days a ticker without a close keeps its forward-filled features. On a day
+#: without a close nobody knows yet whether the ticker will trade again (a gap) or never
+#: (it stopped trading), so "alive" must not depend on later data: features stay defined
+#: for up to this many days after the last close, then are NaN until the next close.
+MAX_FILL_DAYS = 10
+
+
+def causal_alive(mask: np.ndarray, max_fill: int = MAX_FILL_DAYS) -> np.ndarray:
+    """True from a ticker's first close on while its last close is <= ``max_fill`` rows old.
+
+    Unlike :meth:`Panel.in_life` (which needs the ticker's *last* close, a future
+    fact), the value at row t only reads ``mask`` at rows <= t.
+    """
+    rows = np.arange(len(mask))[:, None]
+    last_close = np.maximum.accumulate(np.where(mask, rows, -1), axis=0)
+    return (last_close >= 0) & (rows - last_close <= max_fill)
+
 
 class FeatureInputs:
-    """Float64 views of a panel, forward-filled inside each ticker's life.
+    """Float64 views of a panel, forward-filled from each ticker's first close.
 
     Forward filling is causal: a gap day repeats the last known close, and its
     open, high and low become that close (a flat bar), so its return is 0 and
     the next trading day's return covers both days. A missing open, high or low on
-    a day with a close is also taken as that close. Outside a ticker's life
-    (before its first or after its last valid close) everything is NaN.
+    a day with a close is also taken as that close. Before a ticker's first valid
+    close everything is NaN. :attr:`alive` (see :func:`causal_alive`) says where
+    features are reported: a ticker that stops trading, for good or for a while,
+    has features for :data:`MAX_FILL_DAYS` more days, then NaN until it trades again.
 
     Parameters
     ----------
@@ -27,7 +46,11 @@ class FeatureInputs:
 
     def __init__(self, panel: Panel) -> None:
         self.panel = panel
-        self.alive = panel.in_life()
+        mask = panel.mask
+        #: True from the first close on: where the inputs are forward-filled.
+        self.started = np.logical_or.accumulate(mask, axis=0)
+        #: Where features are defined; causal, see :func:`causal_alive`.
+        self.alive = causal_alive(mask)
 
     def has(self, field: str) -> bool:
         """Whether the panel carries ``field``."""
@@ -35,8 +58,8 @@ class FeatureInputs:
 
     @cached_property
     def close(self) -> np.ndarray:
-        """Close, forward-filled in life, (T, N) float64."""
-        return forward_fill(self.panel.close.astype(np.float64), self.alive)
+        """Close, forward-filled from the first close on, (T, N) float64."""
+        return forward_fill(self.panel.close.astype(np.float64), self.started)
 
     def _bar(self, field: str) -> np.ndarray:
         raw = self.panel.fields[field].astype(np.float64)
@@ -61,8 +84,8 @@ class FeatureInputs:
 
     @cached_property
     def volume(self) -> np.ndarray:
-        """Volume, forward-filled in life."""
-        return forward_fill(self.panel.fields["volume"].astype(np.float64), self.alive)
+        """Volume, forward-filled from the first close on."""
+        return forward_fill(self.panel.fields["volume"].astype(np.float64), self.started)
 
     @cached_property
     def log_close(self) -> np.ndarray:

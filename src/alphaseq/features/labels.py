@@ -4,8 +4,11 @@ A label at date t looks ``h`` trading days ahead: it is known at the close of
 t + h and only then. :attr:`LabelSet.horizon` is the largest such ``h``; the
 walk-forward splits purge every sample whose label reaches past its window.
 
-A label is NaN where it is unknown: the ticker does not trade at t, or its life
-ends before t + h (a delisted ticker's last return is not invented).
+A label is NaN where it is unknown: the ticker has no close at t or at t + h. A
+close carried forward over days without trading is never used as the end price: on
+such a day nobody knows yet whether the ticker is in a gap or has stopped for good
+(telling them apart would need data after t + h), and a delisted ticker's last return
+is not invented.
 """
 
 from __future__ import annotations
@@ -35,8 +38,10 @@ def _ahead(x: np.ndarray, h: int) -> np.ndarray:
 
 
 def _forward_log_return(inputs: FeatureInputs, horizon: int) -> np.ndarray:
+    mask = inputs.panel.mask
+    traded = mask & (_ahead(mask.astype(np.float64), horizon) == 1.0)  # a close at t and t+h
     value = _ahead(inputs.log_close, horizon) - inputs.log_close
-    return np.where(inputs.panel.mask, value, np.nan)
+    return np.where(traded, value, np.nan)
 
 
 def forward_return(panel: Panel, horizon: int = 21, *, inputs: FeatureInputs | None = None):
