@@ -70,7 +70,10 @@ def load_panel(
     min_history : int, default 0
         Tickers with fewer valid closes than this are excluded (counted and logged).
         Pass the lookback plus the label horizon to drop tickers that can never
-        give a labelled sample.
+        give a labelled sample. The count is taken over the whole input, so this is
+        a universe choice made with hindsight: it removes no training sample (such a
+        ticker has none), but it does change cross-sections (ranks, equal-weight
+        baselines) on the dates the excluded tickers traded.
     benchmark : str, optional
         A ticker of the input to take out of the universe and keep as the benchmark.
     ticker : str, optional

@@ -183,8 +183,8 @@ class FeatureSet:
     Attributes
     ----------
     values : numpy.ndarray
-        (T, N, F) float32; NaN where a feature is not defined (warm-up, outside a
-        ticker's life).
+        (T, N, F) float32; NaN where a feature is not defined (warm-up, before a
+        ticker's first close, more than ``MAX_FILL_DAYS`` days after its last close).
     names : tuple of str
         The F feature names, in order.
     dates, tickers : numpy.ndarray
