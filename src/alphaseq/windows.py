@@ -210,6 +210,9 @@ class WindowDataset:
         Where the tensors live and windows are gathered.
     dtype : torch.dtype
         Floating type of the features on the device.
+    aux : dict of str to array, optional
+        Extra (T, N) per-sample quantities served by :meth:`aux_batch`, e.g.
+        ``"weight"`` (per-sample loss weights) or ``"volatility"``.
     """
 
     def __init__(
@@ -220,6 +223,7 @@ class WindowDataset:
         *,
         device: str | torch.device = "cpu",
         dtype: torch.dtype = torch.float32,
+        aux: dict[str, np.ndarray | torch.Tensor] | None = None,
     ) -> None:
         self.device = torch.device(device)
         self.lookback = samples.lookback
@@ -230,6 +234,10 @@ class WindowDataset:
         self.samples = samples
         self.t = torch.as_tensor(samples.t, dtype=torch.int64).to(self.device)
         self.i = torch.as_tensor(samples.i, dtype=torch.int64).to(self.device)
+        self.aux = {
+            name: torch.as_tensor(values, dtype=torch.float32).to(self.device)
+            for name, values in (aux or {}).items()
+        }
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -240,6 +248,13 @@ class WindowDataset:
         x = gather_windows(self.features, t, i, self.lookback)
         y = None if self.labels is None else self.labels[t, i]
         return x, y
+
+    def aux_batch(self, name: str, positions: torch.Tensor) -> torch.Tensor | None:
+        """The auxiliary quantity ``name`` for the samples at ``positions`` (None if absent)."""
+        values = self.aux.get(name)
+        if values is None:
+            return None
+        return values[self.t[positions], self.i[positions]]
 
     def batches(
         self,

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import difflib
+import inspect
+import numbers
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -50,17 +53,140 @@ def register_model(name: str) -> Callable[[type[nn.Module]], type[nn.Module]]:
 
 
 def build_model(name: str, n_features: int, **hyper: Any) -> nn.Module:
-    """Build a registered model by name, with a clear error for unknown names or keys."""
+    """Build a registered model by name, with a clear error for unknown names or keys.
+
+    Parameters
+    ----------
+    name : str
+        Registry name (a key of :data:`MODELS`, e.g. ``"lstm"``, ``"gru"``, ``"linear"``).
+    n_features : int
+        Number of input features F.
+    **hyper
+        The model's keyword hyper-parameters. ``build_model(name, **model.config)``
+        rebuilds an identical architecture.
+
+    Raises
+    ------
+    ConfigError
+        For an unknown name, an unknown hyper-parameter (with the accepted ones and the
+        closest match) or a value the model refuses.
+    """
     try:
         cls = MODELS[name]
     except KeyError:
         raise ConfigError(f"unknown model {name!r}; available: {sorted(MODELS)}") from None
+    accepted = _keyword_names(cls)
+    if accepted is not None:
+        unknown = sorted(set(hyper) - accepted)
+        if unknown:
+            hints = []
+            for key in unknown:
+                close = difflib.get_close_matches(key, accepted, n=1)
+                hints.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+            raise ConfigError(
+                f"model {name!r} has no hyper-parameter {', '.join(hints)}; "
+                f"accepted: {sorted(accepted)}"
+            )
     try:
         return cls(n_features, **hyper)
     except TypeError as exc:
         raise ConfigError(f"model {name!r}: {exc}") from None
 
 
+def _keyword_names(cls: type) -> set[str] | None:
+    """Keyword names ``cls(n_features, **kw)`` accepts, or None when it takes ``**kwargs``."""
+    try:
+        params = list(inspect.signature(cls).parameters.values())
+    except (TypeError, ValueError):  # builtins without a signature: let the call decide
+        return None
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        return None
+    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    return {p.name for p in params[1:] if p.kind in kinds}
+
+
 def count_parameters(model: nn.Module) -> int:
     """Number of trainable parameters."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+# ----------------------------------------------------------------------------- building blocks
+class ForecastModel(nn.Module):
+    """Base class of the built-in models: output heads, config and memory bookkeeping.
+
+    Subclasses call :meth:`_init_heads` in their constructor and :meth:`_apply_heads`
+    on their (B, width) representation. The heads are plain attributes so that they
+    can be reached as ``model.regression`` and ``model.classifier`` (None when absent).
+    """
+
+    #: Name under which :func:`register_model` registered the class.
+    registry_name: ClassVar[str]
+
+    config: dict[str, Any]
+    regression: nn.Linear | None
+    classifier: nn.Linear | None
+
+    def _init_heads(
+        self, width: int, n_regression: int, n_classification: int, n_classes: int
+    ) -> None:
+        if n_regression == 0 and n_classification == 0:
+            raise ConfigError(
+                f"{type(self).__name__} needs at least one output head: "
+                "set n_regression >= 1 or n_classification >= 1"
+            )
+        self.n_regression = n_regression
+        self.n_classification = n_classification
+        self.n_classes = n_classes
+        self.regression = nn.Linear(width, n_regression) if n_regression else None
+        # One linear layer for every classification horizon at once, reshaped in forward.
+        self.classifier = (
+            nn.Linear(width, n_classification * n_classes) if n_classification else None
+        )
+
+    def _apply_heads(self, rep: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        regression = None if self.regression is None else self.regression(rep)
+        logits = None
+        if self.classifier is not None:
+            logits = self.classifier(rep).view(-1, self.n_classification, self.n_classes)
+        return regression, logits
+
+    def _check_input(self, x: torch.Tensor) -> torch.Tensor:
+        """Check the (B, L, F) shape and cast to the parameters' floating type."""
+        if x.ndim != 3 or x.shape[-1] != self.n_features:
+            raise ConfigError(
+                f"{type(self).__name__} expects windows of shape (batch, lookback, "
+                f"{self.n_features}), got {tuple(x.shape)}"
+            )
+        # float64 windows into a float32 model (or the reverse) would fail deep inside
+        # the recurrent kernel; under autocast the parameters stay float32 and autocast
+        # picks the compute type itself.
+        dtype = next(self.parameters()).dtype
+        return x if x.dtype == dtype else x.to(dtype)
+
+    def _parameter_state_bytes(self, param_bytes: int | None) -> tuple[int, int]:
+        """(number of parameters, bytes for parameters + gradients + Adam's two moments)."""
+        n_params = count_parameters(self)
+        if param_bytes is None:
+            param_bytes = next(self.parameters()).element_size()
+        return n_params, 4 * n_params * param_bytes
+
+
+def _check_int(name: str, value: Any, minimum: int) -> int:
+    # bool is an int subclass: refuse it, ``hidden_size=True`` is surely a mistake.
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ConfigError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    if value < minimum:
+        raise ConfigError(f"{name} must be >= {minimum}, got {value}")
+    return int(value)
+
+
+def _check_fraction(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value < 1:
+        raise ConfigError(f"{name} must be a number in [0, 1), got {value!r}")
+    return float(value)
+
+
+def _check_bool(name: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{name} must be true or false, got {value!r}")
+    return value

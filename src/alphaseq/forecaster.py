@@ -1,0 +1,424 @@
+"""A forecaster with a scikit-learn-like API: ``fit`` a panel, ``predict`` dates, ``save``/``load``.
+
+It wires the pieces together: causal features, a scaler fitted on the training dates
+only, labels purged at the training window's end, a registered model and the
+:class:`~alphaseq.training.trainer.Trainer`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from alphaseq.data.panel import Panel
+from alphaseq.errors import ConfigError, DataError
+from alphaseq.features import FeatureScaler, compute_features, make_labels
+from alphaseq.models import build_model, count_parameters
+from alphaseq.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from alphaseq.training.trainer import (
+    Trainer,
+    TrainerConfig,
+    TrainingResult,
+    predict_outputs,
+    prediction_score,
+)
+from alphaseq.windows import WindowDataset, valid_samples
+
+_CLASS_LABELS = {"direction": 2, "three_class": 3}
+
+
+class Forecaster:
+    """Forecast a label of every ticker from lookback windows of causal features.
+
+    Constructor arguments are only stored; everything learned lives in attributes
+    ending in ``_``.
+
+    Parameters
+    ----------
+    model : str, default "lstm"
+        Registered model name (``lstm``, ``gru``, ``linear``).
+    model_params : dict, optional
+        Hyper-parameters of the model (hidden_size, num_layers, dropout, ...).
+    features : list of str, optional
+        Feature names; default: the default set the data supports.
+    cross_section : {None, "rank", "robust_zscore"}
+        Per-date normalisation of the features across tickers.
+    scaler : {"robust", "standard", None}, default "robust"
+        Per-feature scaling fitted on the training dates only.
+    label : {"forward_return", "trend", "direction", "three_class"}
+        What to predict; ``direction`` and ``three_class`` train a classifier.
+    horizons : sequence of int, default (21,)
+        Label horizons in trading days.
+    flat_band : float
+        FLAT band of the ``three_class`` label.
+    lookback : int, default 60
+        Window length in trading days.
+    stride : int, default 1
+        Use every ``stride``-th training date (validation uses every date).
+    valid_fraction : float, default 0.2
+        Share of the dates used for validation when :meth:`fit` gets no ranges.
+    trainer : TrainerConfig or dict, optional
+        Training loop settings.
+
+    Attributes
+    ----------
+    model_ : torch.nn.Module
+    scaler_ : FeatureScaler or None
+    feature_names_ : list of str
+    label_names_ : list of str
+    label_scale_ : list of float or None
+        Standard deviation of each regression label over the training samples; the
+        model learns labels divided by it, and :meth:`predict` multiplies it back.
+    history_ : list of dict
+    best_epoch_ : int
+    data_fingerprint_ : str
+    train_range_, valid_range_ : tuple of str
+    """
+
+    def __init__(
+        self,
+        model: str = "lstm",
+        model_params: dict[str, Any] | None = None,
+        features: Sequence[str] | None = None,
+        cross_section: str | None = None,
+        scaler: str | None = "robust",
+        label: str = "forward_return",
+        horizons: Sequence[int] = (21,),
+        flat_band: float = 0.01,
+        lookback: int = 60,
+        stride: int = 1,
+        valid_fraction: float = 0.2,
+        trainer: TrainerConfig | dict[str, Any] | None = None,
+    ) -> None:
+        self.model = model
+        self.model_params = model_params
+        self.features = features
+        self.cross_section = cross_section
+        self.scaler = scaler
+        self.label = label
+        self.horizons = horizons
+        self.flat_band = flat_band
+        self.lookback = lookback
+        self.stride = stride
+        self.valid_fraction = valid_fraction
+        self.trainer = trainer
+
+    # --------------------------------------------------------------- params
+    def get_params(self) -> dict[str, Any]:
+        """Constructor arguments, JSON-ready."""
+        trainer = self.trainer
+        if isinstance(trainer, TrainerConfig):
+            trainer = trainer.model_dump()
+        return {
+            "model": self.model,
+            "model_params": dict(self.model_params or {}),
+            "features": None if self.features is None else list(self.features),
+            "cross_section": self.cross_section,
+            "scaler": self.scaler,
+            "label": self.label,
+            "horizons": [int(h) for h in self.horizons],
+            "flat_band": self.flat_band,
+            "lookback": self.lookback,
+            "stride": self.stride,
+            "valid_fraction": self.valid_fraction,
+            "trainer": trainer,
+        }
+
+    def _trainer_config(self) -> TrainerConfig:
+        if isinstance(self.trainer, TrainerConfig):
+            config = self.trainer
+        else:
+            values = dict(self.trainer or {})
+            if self.label in _CLASS_LABELS and "loss" not in values:
+                values["loss"] = "direction_ce"
+            config = TrainerConfig(**values)
+        return config
+
+    # ---------------------------------------------------------------- data
+    def _features(self, panel: Panel, names: Sequence[str] | None) -> tuple[np.ndarray, list]:
+        feature_set = compute_features(panel, names, cross_section=self.cross_section)
+        return feature_set.values, list(feature_set.names)
+
+    def _rows(self, panel: Panel, start: str | None, end: str | None) -> tuple[int, int]:
+        dates = panel.dates
+        first = 0 if start is None else int(np.searchsorted(dates, np.datetime64(start, "ns")))
+        last = (
+            len(dates) - 1
+            if end is None
+            else int(np.searchsorted(dates, np.datetime64(end, "ns"), side="right")) - 1
+        )
+        if first > last:
+            raise ConfigError(f"the date range {start}..{end} holds no date of the panel")
+        return first, last
+
+    # ----------------------------------------------------------------- fit
+    def fit(
+        self,
+        panel: Panel,
+        *,
+        train: tuple[str | None, str | None] | None = None,
+        valid: tuple[str | None, str | None] | None = None,
+        checkpoint: str | Path | None = None,
+        resume: bool = False,
+    ) -> Forecaster:
+        """Train on ``panel``.
+
+        Parameters
+        ----------
+        panel : Panel
+            Prices; features and labels are computed from it.
+        train, valid : (start, end) date strings, optional
+            Date ranges (inclusive). Default: the first ``1 - valid_fraction`` of the
+            dates to train, the rest to validate. Labels of training samples end by the
+            training range's end (purge), and the same for validation.
+        checkpoint : path, optional
+            Training checkpoint written after every epoch; with ``resume=True``
+            training continues from it after a crash.
+        """
+        config = self._trainer_config()
+        if self.label not in ("forward_return", "trend", *_CLASS_LABELS):
+            raise ConfigError(
+                f"unknown label {self.label!r}; allowed: forward_return, trend, direction, "
+                f"three_class"
+            )
+        values, names = self._features(panel, self.features)
+        labels = make_labels(panel, self.label, self.horizons, flat_band=self.flat_band)
+        horizon = labels.horizon
+
+        if train is None:
+            split = int(panel.n_dates * (1 - self.valid_fraction))
+            train_rows = (0, split - 1)
+            valid_rows = (split, panel.n_dates - 1) if self.valid_fraction > 0 else None
+        else:
+            train_rows = self._rows(panel, *train)
+            valid_rows = None if valid is None else self._rows(panel, *valid)
+        if valid_rows is not None and valid_rows[0] <= train_rows[1]:
+            raise ConfigError("the validation range must start after the training range ends")
+
+        scaler = None
+        if self.scaler is not None:
+            scaler = FeatureScaler(self.scaler).fit(values, slice(train_rows[0], train_rows[1] + 1))
+            values = scaler.transform(values)
+
+        def samples(rows: tuple[int, int], stride: int):
+            return valid_samples(
+                values,
+                self.lookback,
+                labels=labels.values,
+                mask=panel.mask,
+                start=rows[0],
+                end=rows[1],
+                label_horizon=horizon,
+                stride=stride,
+            )
+
+        train_samples = samples(train_rows, self.stride)
+        label_values = labels.values
+        label_scale = None
+        if self.label not in _CLASS_LABELS and len(train_samples):
+            # Returns are ~1e-2: unit-scale targets keep gradients and learning rates sane.
+            # The scale comes from training samples only and is undone in predict().
+            spread = np.nanstd(labels.values[train_samples.t, train_samples.i], axis=0)
+            label_scale = np.where(spread > 0, spread, 1.0).astype(np.float32)
+            label_values = labels.values / label_scale
+        if len(train_samples) == 0:
+            raise DataError(
+                f"no training sample: the training range {self._day(panel, train_rows[0])}.."
+                f"{self._day(panel, train_rows[1])} has no complete {self.lookback}-day window "
+                f"with a known {horizon}-day label"
+            )
+        trainer = Trainer(
+            config,
+            checkpoint_path=checkpoint,
+            metadata={
+                "forecaster": self.get_params(),
+                "feature_names": names,
+                "label_names": list(labels.names),
+                "scaler": None if scaler is None else scaler.state_dict(),
+                "data_fingerprint": panel.fingerprint(),
+            },
+        )
+        device = trainer.device
+        train_data = WindowDataset(values, train_samples, label_values, device=device)
+        valid_data = None
+        if valid_rows is not None:
+            valid_data = WindowDataset(values, samples(valid_rows, 1), label_values, device=device)
+
+        n_classes = _CLASS_LABELS.get(self.label)
+        model_params = dict(self.model_params or {})
+        torch.manual_seed(config.seed)  # the initial weights are part of the result
+        model = build_model(
+            self.model,
+            len(names),
+            **model_params,
+            n_regression=0 if n_classes else len(labels.names),
+            n_classification=len(labels.names) if n_classes else 0,
+            n_classes=n_classes or 3,
+        )
+        result: TrainingResult = trainer.fit(model, train_data, valid_data, resume=resume)
+
+        self.model_ = model.eval()
+        self.scaler_ = scaler
+        self.feature_names_ = names
+        self.label_names_ = list(labels.names)
+        self.label_scale_ = None if label_scale is None else label_scale.tolist()
+        self.history_ = result.history
+        self.best_epoch_ = result.best_epoch
+        self.best_score_ = result.best_score
+        self.data_fingerprint_ = panel.fingerprint()
+        self.train_range_ = (self._day(panel, train_rows[0]), self._day(panel, train_rows[1]))
+        self.valid_range_ = (
+            None
+            if valid_rows is None
+            else (self._day(panel, valid_rows[0]), self._day(panel, valid_rows[1]))
+        )
+        self.n_parameters_ = count_parameters(model)
+        return self
+
+    @staticmethod
+    def _day(panel: Panel, row: int) -> str:
+        return str(np.datetime_as_string(panel.dates[row], unit="D"))
+
+    # ------------------------------------------------------------- predict
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "model_"):
+            raise ConfigError("this Forecaster is not fitted yet: call fit() or load()")
+
+    def predict(
+        self,
+        panel: Panel,
+        dates: str | Sequence[str] | None = None,
+        *,
+        device: str = "cpu",
+        batch_size: int = 8192,
+    ) -> pd.DataFrame:
+        """Forecast every ticker with a complete window on the given dates.
+
+        Parameters
+        ----------
+        panel : Panel
+            Prices up to (at least) the dates to forecast; only data up to each date is used.
+        dates : str or list of str, optional
+            Dates to forecast (default: the panel's last date).
+        device : str
+            Where to run the model.
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``date, ticker, prediction`` (the ranking score) and one column per model
+            output (``<label>`` for regression, ``<label>_p<k>`` for class probabilities).
+        """
+        self._check_fitted()
+        values, _ = self._features(panel, self.feature_names_)
+        if self.scaler_ is not None:
+            values = self.scaler_.transform(values)
+        if dates is None:
+            rows = [panel.n_dates - 1]
+        else:
+            wanted = [dates] if isinstance(dates, str) else list(dates)
+            index = {d: k for k, d in enumerate(panel.dates.astype("datetime64[D]").astype(str))}
+            missing = [d for d in wanted if str(pd.Timestamp(d).date()) not in index]
+            if missing:
+                raise DataError(
+                    f"dates not in panel {panel.name!r}: {missing[:5]} (it spans "
+                    f"{self._day(panel, 0)}..{self._day(panel, panel.n_dates - 1)})"
+                )
+            rows = sorted(index[str(pd.Timestamp(d).date())] for d in wanted)
+        keep = np.zeros(panel.n_dates, dtype=bool)
+        keep[rows] = True
+        samples = valid_samples(values, self.lookback, mask=panel.mask & keep[:, None])
+        columns = ["date", "ticker", "prediction"]
+        if len(samples) == 0:
+            return pd.DataFrame(columns=columns)
+        data = WindowDataset(values, samples, device=device)
+        output = predict_outputs(self.model_.to(device), data, batch_size)
+        frame = pd.DataFrame(
+            {
+                "date": panel.dates[samples.t],
+                "ticker": panel.tickers[samples.i],
+                "prediction": prediction_score(output).cpu().numpy(),
+            }
+        )
+        if output.regression is not None:
+            scale = self.label_scale_ or [1.0] * len(self.label_names_)
+            for k, name in enumerate(self.label_names_):
+                frame[name] = output.regression[:, k].float().cpu().numpy() * scale[k]
+            frame["prediction"] = frame[self.label_names_[0]]  # in the label's own units
+        if output.logits is not None:
+            probs = torch.softmax(output.logits.float(), dim=-1).cpu().numpy()
+            for k, name in enumerate(self.label_names_):
+                for c in range(probs.shape[-1]):
+                    frame[f"{name}_p{c}"] = probs[:, k, c]
+        return frame
+
+    # ----------------------------------------------------------- save/load
+    def save(self, path: str | Path) -> str:
+        """Write the fitted forecaster to one checkpoint file; return its SHA-256."""
+        self._check_fitted()
+        return save_checkpoint(
+            path,
+            {
+                "kind": "forecaster",
+                "params": json.dumps(self.get_params()),
+                "model_name": getattr(type(self.model_), "registry_name", self.model),
+                "model_config": json.dumps(self.model_.config),
+                "model_state": {k: v.cpu() for k, v in self.model_.state_dict().items()},
+                "feature_names": list(self.feature_names_),
+                "label_names": list(self.label_names_),
+                "label_scale": self.label_scale_,
+                "scaler": None if self.scaler_ is None else json.dumps(self.scaler_.state_dict()),
+                "data_fingerprint": self.data_fingerprint_,
+                "history": self.history_,
+                "best_epoch": self.best_epoch_,
+                "best_score": self.best_score_,
+                "train_range": list(self.train_range_),
+                "valid_range": None if self.valid_range_ is None else list(self.valid_range_),
+            },
+        )
+
+    @classmethod
+    def load(cls, path: str | Path) -> Forecaster:
+        """Read a forecaster written by :meth:`save` (verified, never unpickles code)."""
+        state = load_checkpoint(path)
+        if state.get("kind") != "forecaster":
+            raise CheckpointError(
+                f"'{path}' holds a {state.get('kind', 'unknown')!r} checkpoint, not a forecaster"
+            )
+        try:
+            forecaster = cls(**json.loads(state["params"]))
+            config = json.loads(state["model_config"])
+            n_features = config.pop("n_features")
+            model = build_model(state["model_name"], n_features, **config)
+            model.load_state_dict(state["model_state"])
+        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+            raise CheckpointError(f"'{path}' does not fit this alphaseq version: {exc}") from None
+        forecaster.model_ = model.eval()
+        forecaster.feature_names_ = list(state["feature_names"])
+        if len(forecaster.feature_names_) != n_features:
+            raise CheckpointError(
+                f"'{path}' lists {len(forecaster.feature_names_)} features but its model "
+                f"takes {n_features}"
+            )
+        scaler = state.get("scaler")
+        forecaster.scaler_ = (
+            None if scaler is None else FeatureScaler.from_state_dict(json.loads(scaler))
+        )
+        forecaster.label_names_ = list(state["label_names"])
+        forecaster.label_scale_ = state.get("label_scale")
+        forecaster.data_fingerprint_ = state["data_fingerprint"]
+        forecaster.history_ = list(state["history"])
+        forecaster.best_epoch_ = state["best_epoch"]
+        forecaster.best_score_ = state["best_score"]
+        forecaster.train_range_ = tuple(state["train_range"])
+        forecaster.valid_range_ = (
+            None if state["valid_range"] is None else tuple(state["valid_range"])
+        )
+        forecaster.n_parameters_ = count_parameters(model)
+        return forecaster

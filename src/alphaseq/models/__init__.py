@@ -1,0 +1,30 @@
+"""Forecasting models, built by name from a registry.
+
+Every model maps (B, L, F) windows to a :class:`ModelOutput` and stores its
+hyper-parameters in ``model.config`` so that ``build_model(name, **model.config)``
+rebuilds it. Built-in names: ``"lstm"`` (:class:`AttentionLSTM`), ``"gru"``
+(:class:`AttentionGRU`) and ``"linear"`` (:class:`LinearBaseline`).
+"""
+
+from alphaseq.models.attention_lstm import AttentionGRU, AttentionLSTM
+from alphaseq.models.base import (
+    MODELS,
+    ForecastModel,
+    ModelOutput,
+    build_model,
+    count_parameters,
+    register_model,
+)
+from alphaseq.models.linear import LinearBaseline
+
+__all__ = [
+    "MODELS",
+    "AttentionGRU",
+    "AttentionLSTM",
+    "ForecastModel",
+    "LinearBaseline",
+    "ModelOutput",
+    "build_model",
+    "count_parameters",
+    "register_model",
+]

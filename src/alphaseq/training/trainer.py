@@ -1,0 +1,477 @@
+"""The training loop: device-agnostic, mixed precision, early stopping, resumable.
+
+The loop knows nothing of finance beyond the validation figures it monitors, and the
+model knows nothing of the loop. Data stays on the training device: batches are
+gathered there by :class:`~alphaseq.windows.WindowDataset`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from torch import nn
+
+from alphaseq._logging import logger
+from alphaseq.errors import ConfigError
+from alphaseq.losses import LossBatch, make_loss, needs_date_major
+from alphaseq.models.base import ModelOutput
+from alphaseq.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from alphaseq.training.evaluation import validation_metrics
+from alphaseq.windows import WindowDataset
+
+Monitor = Literal["loss", "ic", "rank_ic", "sharpe"]
+
+
+class TrainerConfig(BaseModel):
+    """Every knob of the training loop (validated; unknown keys are errors)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    epochs: int = Field(20, ge=1)
+    batch_size: int = Field(512, ge=1)
+    eval_batch_size: int = Field(8192, ge=1)
+    learning_rate: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(1e-5, ge=0)
+    optimizer: Literal["adam", "adamw"] = "adamw"
+    scheduler: Literal["plateau", "cosine", "none"] = "plateau"
+    plateau_factor: float = Field(0.5, gt=0, lt=1)
+    plateau_patience: int = Field(2, ge=0)
+    min_learning_rate: float = Field(1e-6, ge=0)
+    patience: int = Field(5, ge=1, description="Epochs without improvement before stopping.")
+    monitor: Monitor = "ic"
+    grad_clip: float | None = Field(1.0, gt=0)
+    accumulation_steps: int = Field(1, ge=1)
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    loss: str = "mse"
+    loss_params: dict[str, Any] = Field(default_factory=dict)
+    date_major: bool | None = Field(None, description="Default: when the loss needs it.")
+    dates_per_batch: int = Field(16, ge=1)
+    seed: int = 0
+    device: str = "auto"
+    progress: bool = True
+    max_batches_per_epoch: int | None = Field(None, ge=1)
+
+
+@dataclass
+class TrainingResult:
+    """What :meth:`Trainer.fit` learned about the run.
+
+    Attributes
+    ----------
+    history : list of dict
+        One entry per epoch: ``epoch, train_loss, val_loss, val_ic, val_rank_ic,
+        val_sharpe, lr, seconds, samples_per_second``.
+    best_epoch : int
+        Epoch (0-based) whose weights were restored.
+    best_score : float
+        The monitored validation figure at the best epoch.
+    stopped_early : bool
+        Whether early stopping ended the run before ``epochs``.
+    """
+
+    history: list[dict[str, float]] = field(default_factory=list)
+    best_epoch: int = -1
+    best_score: float = float("nan")
+    stopped_early: bool = False
+
+
+def resolve_device(name: str) -> torch.device:
+    """``"auto"`` -> CUDA when available, else CPU; anything else as given."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device {name!r} requested but CUDA is not available")
+    return device
+
+
+class Trainer:
+    """Fit a model on window datasets.
+
+    Parameters
+    ----------
+    config : TrainerConfig or dict
+        The loop's settings.
+    checkpoint_path : str or Path, optional
+        Written after every epoch (atomically); with ``resume=True`` in :meth:`fit`,
+        training continues from it.
+    metadata : dict, optional
+        Extra JSON-ready facts stored in every checkpoint (feature names, data
+        fingerprint, scaler statistics, the resolved experiment config ...).
+    callbacks : list of callable, optional
+        ``callback(epoch, entry)`` after each epoch's checkpoint is written.
+    """
+
+    def __init__(
+        self,
+        config: TrainerConfig | dict[str, Any] | None = None,
+        *,
+        checkpoint_path: str | Path | None = None,
+        metadata: dict[str, Any] | None = None,
+        callbacks: list[Callable[[int, dict[str, float]], None]] | None = None,
+    ) -> None:
+        if config is None:
+            config = TrainerConfig()
+        elif isinstance(config, dict):
+            config = TrainerConfig(**config)
+        self.config = config
+        self.checkpoint_path = None if checkpoint_path is None else Path(checkpoint_path)
+        self.metadata = metadata or {}
+        self.callbacks = callbacks or []
+        self.device = resolve_device(config.device)
+        if config.precision == "fp16" and self.device.type != "cuda":
+            raise ConfigError("precision 'fp16' needs a CUDA device; use 'bf16' on CPU")
+        self.loss_fn = make_loss(config.loss, **config.loss_params)
+        self.date_major = (
+            needs_date_major(config.loss) if config.date_major is None else config.date_major
+        )
+        if needs_date_major(config.loss) and not self.date_major:
+            raise ConfigError(f"loss {config.loss!r} needs date_major batches")
+
+    # ----------------------------------------------------------------- set-up
+    def _optimizer(self, model: nn.Module) -> torch.optim.Optimizer:
+        cls = torch.optim.AdamW if self.config.optimizer == "adamw" else torch.optim.Adam
+        return cls(
+            model.parameters(),
+            lr=self.config.learning_rate,
+            weight_decay=self.config.weight_decay,
+        )
+
+    def _scheduler(self, optimizer: torch.optim.Optimizer):
+        c = self.config
+        if c.scheduler == "plateau":
+            return torch.optim.lr_scheduler.ReduceLROnPlateau(
+                optimizer,
+                mode="min" if c.monitor == "loss" else "max",
+                factor=c.plateau_factor,
+                patience=c.plateau_patience,
+                min_lr=c.min_learning_rate,
+            )
+        if c.scheduler == "cosine":
+            return torch.optim.lr_scheduler.CosineAnnealingLR(
+                optimizer, T_max=c.epochs, eta_min=c.min_learning_rate
+            )
+        return None
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        if self.config.precision == "fp32":
+            return contextlib.nullcontext()
+        dtype = torch.bfloat16 if self.config.precision == "bf16" else torch.float16
+        return torch.autocast(device_type=self.device.type, dtype=dtype)
+
+    # --------------------------------------------------------------- training
+    def fit(
+        self,
+        model: nn.Module,
+        train: WindowDataset,
+        valid: WindowDataset | None = None,
+        *,
+        resume: bool = False,
+    ) -> TrainingResult:
+        """Train ``model`` in place and restore its best epoch's weights.
+
+        Parameters
+        ----------
+        model : nn.Module
+            Returns a :class:`~alphaseq.models.base.ModelOutput` from (B, L, F) windows.
+        train, valid : WindowDataset
+            Samples to train on and to validate on (early stopping, scheduler). Without
+            ``valid`` the training loss is monitored instead.
+        resume : bool
+            Continue from ``checkpoint_path`` when that file exists.
+        """
+        c = self.config
+        if len(train) == 0:
+            raise ConfigError("the training set has no samples")
+        for name, data in (("train", train), ("valid", valid)):
+            if data is not None and data.device != self.device:
+                raise ConfigError(
+                    f"{name} data lives on {data.device}, the trainer on {self.device}: "
+                    f"build the WindowDataset with device={str(self.device)!r}"
+                )
+        torch.manual_seed(c.seed)
+        model.to(self.device)
+        optimizer = self._optimizer(model)
+        scheduler = self._scheduler(optimizer)
+        grad_scaler = torch.amp.GradScaler("cuda", enabled=c.precision == "fp16")
+        result = TrainingResult()
+        best_state: dict[str, torch.Tensor] | None = None
+        stale = 0
+        start_epoch = 0
+        monitor = c.monitor if valid is not None else "loss"
+        sign = -1.0 if monitor == "loss" else 1.0  # larger sign * score is better
+
+        if resume and self.checkpoint_path is not None and self.checkpoint_path.exists():
+            state = load_checkpoint(self.checkpoint_path, map_location=self.device)
+            self._check_resumable(state)
+            model.load_state_dict(state["model_state"])
+            optimizer.load_state_dict(state["optimizer_state"])
+            if scheduler is not None and state.get("scheduler_state") is not None:
+                scheduler.load_state_dict(state["scheduler_state"])
+            grad_scaler.load_state_dict(state["grad_scaler_state"])
+            result.history = list(state["history"])
+            result.best_epoch = state["best_epoch"]
+            result.best_score = state["best_score"]
+            best_state = state["best_state"]
+            stale = state["stale_epochs"]
+            start_epoch = state["epoch"] + 1
+            torch.set_rng_state(state["rng_cpu"])
+            if self.device.type == "cuda" and state.get("rng_cuda") is not None:
+                torch.cuda.set_rng_state(state["rng_cuda"], self.device)
+            logger.info("resumed from %s after epoch %d", self.checkpoint_path, start_epoch - 1)
+            if stale >= c.patience:
+                start_epoch = c.epochs  # it had already stopped early
+
+        for epoch in range(start_epoch, c.epochs):
+            begin = time.perf_counter()
+            train_loss, seen = self._train_epoch(model, train, optimizer, grad_scaler, epoch)
+            entry: dict[str, float] = {"epoch": epoch, "train_loss": train_loss}
+            if valid is not None and len(valid):
+                entry.update(self.evaluate(model, valid))
+            score = entry["train_loss"] if monitor == "loss" else entry[f"val_{monitor}"]
+            if monitor == "loss" and valid is not None and len(valid):
+                score = entry["val_loss"]
+            entry["lr"] = optimizer.param_groups[0]["lr"]
+            entry["seconds"] = time.perf_counter() - begin
+            entry["samples_per_second"] = seen / max(entry["seconds"], 1e-9)
+            result.history.append(entry)
+
+            improved = math.isfinite(score) and (
+                result.best_epoch < 0
+                or not math.isfinite(result.best_score)
+                or sign * score > sign * result.best_score
+            )
+            if improved:
+                result.best_epoch, result.best_score = epoch, float(score)
+                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+                stale = 0
+            else:
+                stale += 1
+            if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+                scheduler.step(score if math.isfinite(score) else sign * -math.inf)
+            elif scheduler is not None:
+                scheduler.step()
+            logger.info(
+                "epoch %d: %s",
+                epoch,
+                ", ".join(f"{k}={v:.4g}" for k, v in entry.items() if k != "epoch"),
+            )
+            if self.checkpoint_path is not None:
+                self._save(
+                    model, optimizer, scheduler, grad_scaler, result, best_state, stale, epoch
+                )
+            for callback in self.callbacks:
+                callback(epoch, entry)
+            if stale >= c.patience:
+                result.stopped_early = True
+                logger.info("early stop after epoch %d (best: %d)", epoch, result.best_epoch)
+                break
+
+        if best_state is not None:
+            model.load_state_dict(best_state)
+        return result
+
+    def _batches(
+        self, data: WindowDataset, epoch: int
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]]:
+        # One generator per epoch, seeded from (seed, epoch): the batch order of an
+        # epoch does not depend on what ran before it, so a resumed run sees the same.
+        generator = torch.Generator().manual_seed(self.config.seed * 1_000_003 + epoch)
+        return data.batches(
+            self.config.batch_size,
+            by_date=self.date_major,
+            dates_per_batch=self.config.dates_per_batch,
+            shuffle=True,
+            generator=generator,
+        )
+
+    def _n_batches(self, data: WindowDataset) -> int:
+        if self.date_major:
+            n = -(-data.samples.n_dates() // self.config.dates_per_batch)
+        else:
+            n = -(-len(data) // self.config.batch_size)
+        cap = self.config.max_batches_per_epoch
+        return min(n, cap) if cap else n
+
+    def _train_epoch(
+        self,
+        model: nn.Module,
+        data: WindowDataset,
+        optimizer: torch.optim.Optimizer,
+        grad_scaler: torch.amp.GradScaler,
+        epoch: int,
+    ) -> tuple[float, int]:
+        c = self.config
+        model.train()
+        total = torch.zeros((), device=self.device)
+        steps = 0
+        seen = 0
+        n_batches = self._n_batches(data)
+        optimizer.zero_grad(set_to_none=True)
+        with self._progress(f"epoch {epoch + 1}/{c.epochs}", n_batches) as advance:
+            for step, (x, y, positions) in enumerate(self._batches(data, epoch)):
+                if step >= n_batches:
+                    break
+                batch = LossBatch(
+                    target=y,
+                    group=data.t[positions],
+                    weight=data.aux_batch("weight", positions),
+                    volatility=data.aux_batch("volatility", positions),
+                )
+                with self._autocast():
+                    output = model(x)
+                    loss = self.loss_fn(output, batch)
+                grad_scaler.scale(loss / c.accumulation_steps).backward()
+                last = step + 1 == n_batches
+                if (step + 1) % c.accumulation_steps == 0 or last:
+                    if c.grad_clip is not None:
+                        grad_scaler.unscale_(optimizer)
+                        torch.nn.utils.clip_grad_norm_(model.parameters(), c.grad_clip)
+                    grad_scaler.step(optimizer)
+                    grad_scaler.update()
+                    optimizer.zero_grad(set_to_none=True)
+                total += loss.detach().float()
+                steps += 1
+                seen += len(x)
+                # Reading the loss forces a device sync: do it only now and then.
+                advance(step, total if step % 20 == 0 or last else None, steps)
+        return (total / max(steps, 1)).item(), seen
+
+    def predict(self, model: nn.Module, data: WindowDataset) -> ModelOutput:
+        """Outputs for every sample of ``data``, in its order (eval mode, no gradients)."""
+        return predict_outputs(model, data, self.config.eval_batch_size, self._autocast)
+
+    @torch.no_grad()
+    def evaluate(self, model: nn.Module, data: WindowDataset) -> dict[str, float]:
+        """Validation loss, IC, rank IC and top-quintile Sharpe of ``model`` on ``data``."""
+        output = self.predict(model, data)
+        target = data.labels[data.t, data.i]
+        group = data.t
+        positions = torch.arange(len(data), device=self.device)
+        batch = LossBatch(
+            target=target,
+            group=group,
+            weight=data.aux_batch("weight", positions),
+            volatility=data.aux_batch("volatility", positions),
+        )
+        loss = self.loss_fn(output, batch).item()
+        figures = validation_metrics(prediction_score(output), target[:, 0].float(), group)
+        return {"val_loss": loss} | {f"val_{k}": v for k, v in figures.items()}
+
+    # ------------------------------------------------------------ checkpoints
+    def _fingerprint(self) -> str:
+        # What must not change between a run and its resumption.
+        settings = self.config.model_dump(exclude={"progress", "device", "epochs"})
+        return json.dumps(settings, sort_keys=True, default=str)
+
+    def _check_resumable(self, state: dict[str, Any]) -> None:
+        if state.get("kind") != "training":
+            raise CheckpointError(
+                f"'{self.checkpoint_path}' is not a training checkpoint; cannot resume"
+            )
+        if state.get("trainer") != self._fingerprint():
+            raise CheckpointError(
+                f"'{self.checkpoint_path}' was written with other trainer settings; "
+                f"remove it or use the same settings to resume"
+            )
+
+    def _save(self, model, optimizer, scheduler, grad_scaler, result, best_state, stale, epoch):
+        save_checkpoint(
+            self.checkpoint_path,
+            {
+                "kind": "training",
+                "trainer": self._fingerprint(),
+                "epoch": epoch,
+                "model_state": model.state_dict(),
+                "model_config": json.dumps(getattr(model, "config", {})),
+                "model_name": getattr(type(model), "registry_name", type(model).__name__),
+                "optimizer_state": optimizer.state_dict(),
+                "scheduler_state": None if scheduler is None else scheduler.state_dict(),
+                "grad_scaler_state": grad_scaler.state_dict(),
+                "history": result.history,
+                "best_epoch": result.best_epoch,
+                "best_score": result.best_score,
+                "best_state": best_state,
+                "stale_epochs": stale,
+                "rng_cpu": torch.get_rng_state(),
+                "rng_cuda": (
+                    torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None
+                ),
+                "metadata": json.dumps(self.metadata, default=str),
+            },
+        )
+
+    # --------------------------------------------------------------- display
+    @contextlib.contextmanager
+    def _progress(self, title: str, total: int):
+        if not self.config.progress:
+            yield lambda *args: None
+            return
+        progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("loss {task.fields[loss]}"),
+            TimeElapsedColumn(),
+            console=Console(stderr=True),
+            transient=True,
+        )
+        task = progress.add_task(title, total=total, loss="-")
+
+        def advance(step: int, running: torch.Tensor | None, steps: int) -> None:
+            if running is not None:
+                progress.update(task, completed=step + 1, loss=f"{running.item() / steps:.4g}")
+            else:
+                progress.update(task, completed=step + 1)
+
+        with progress:
+            yield advance
+
+
+@torch.no_grad()
+def predict_outputs(
+    model: nn.Module,
+    data: WindowDataset,
+    batch_size: int = 8192,
+    autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
+) -> ModelOutput:
+    """Run ``model`` in eval mode over every sample of ``data``, in order, without gradients."""
+    model.eval()
+    parts: list[ModelOutput] = []
+    for x, _, _ in data.batches(batch_size, shuffle=False):
+        with autocast():
+            parts.append(model(x))
+    return ModelOutput(
+        regression=_cat([p.regression for p in parts]),
+        logits=_cat([p.logits for p in parts]),
+    )
+
+
+def prediction_score(output: ModelOutput) -> torch.Tensor:
+    """One number per sample to rank by: the first regression output, or for a
+    classifier the expected direction (P(up) for two classes, P(up) - P(down) for three)."""
+    if output.regression is not None:
+        return output.regression[:, 0].float()
+    if output.logits is None:
+        raise ConfigError("the model returned neither regression outputs nor logits")
+    probs = torch.softmax(output.logits[:, 0].float(), dim=-1)
+    if probs.shape[-1] == 2:
+        return probs[:, 1]
+    return probs[:, -1] - probs[:, 0]
+
+
+def _cat(parts: list[torch.Tensor | None]) -> torch.Tensor | None:
+    if not parts or parts[0] is None:
+        return None
+    return torch.cat(parts)
