@@ -127,7 +127,7 @@ def test_attention_equals_torch_multihead_attention(bidirectional):
         mha.in_proj_bias.copy_(torch.cat([model.query.bias, zero, model.value.bias]))
         mha.out_proj.weight.copy_(model.out.weight)
         mha.out_proj.bias.copy_(model.out.bias)
-        outputs, _ = model.rnn(model.input_norm(windows().double()))
+        outputs, _ = model.rnn(windows().double())
         context, weights = model._attend(outputs[:, -1], outputs)
         expected, expected_weights = mha(
             outputs[:, -1:], outputs, outputs, average_attn_weights=False
@@ -250,9 +250,12 @@ def test_wrong_window_shape_is_a_config_error():
 
 def test_single_feature_skips_the_input_layer_norm():
     # LayerNorm over one feature maps every value to zero: the model would be blind.
-    model = AttentionLSTM(1, hidden_size=8, attention_heads=2)
+    model = AttentionLSTM(1, hidden_size=8, attention_heads=2, input_norm=True)
     assert model.input_norm is None and model.output_norm is not None
-    assert AttentionLSTM(2, hidden_size=8, attention_heads=2).input_norm is not None
+    assert AttentionLSTM(2, hidden_size=8, attention_heads=2).input_norm is None  # opt-in
+    assert (
+        AttentionLSTM(2, hidden_size=8, attention_heads=2, input_norm=True).input_norm is not None
+    )
 
 
 # ----------------------------------------------------------------------------- counting
@@ -278,7 +281,7 @@ def test_count_parameters_recurrent_by_hand(name, gates, bidirectional):
     )
     directions = 2 if bidirectional else 1
     width = hidden * directions
-    expected = 2 * n_in  # input LayerNorm
+    expected = 0  # no input LayerNorm by default
     for layer in range(layers):
         layer_in = n_in if layer == 0 else width
         # W_ih (G*H x in), W_hh (G*H x H) and two biases of G*H, per direction.
