@@ -308,3 +308,26 @@ def test_real_data_smoke_on_embedded_sp500():
     frame = model.predict(panel)
     assert len(frame) == 20 and frame["prediction"].notna().all()
     assert model.feature_names_[0] == "ret_1"
+
+
+def test_largest_batch_size_respects_the_budget():
+    from alphaseq.training.memory import largest_batch_size
+
+    model = build_model("lstm", 22, hidden_size=128, num_layers=2)
+    budget, resident = 12 * 2**30, 400 * 2**20  # a 12 GB card holding the panel
+    batch = largest_batch_size(model, 60, budget, resident_bytes=resident, dtype_bytes=2)
+    assert batch % 64 == 0 and batch >= 64
+    used = model.estimate_training_memory(batch, 60, 2) + resident
+    more = model.estimate_training_memory(batch + 64, 60, 2) + resident
+    assert used <= 0.8 * budget < more or batch == 65_536
+    with pytest.raises(ConfigError, match="do not fit"):
+        largest_batch_size(model, 60, 2**20)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("precision", ["fp16", "bf16"])
+def test_mixed_precision_on_cuda(planted_panel, precision):
+    model = forecaster(epochs=3, precision=precision, device="cuda").fit(planted_panel)
+    assert np.isfinite(model.history_[-1]["train_loss"])
+    assert model.history_[model.best_epoch_]["val_ic"] > 0.3
+    assert next(model.model_.parameters()).device.type == "cuda"

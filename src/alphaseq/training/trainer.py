@@ -133,6 +133,7 @@ class Trainer:
         if config.precision == "fp16" and self.device.type != "cuda":
             raise ConfigError("precision 'fp16' needs a CUDA device; use 'bf16' on CPU")
         self.loss_fn = make_loss(config.loss, **config.loss_params)
+        self._last_entry: dict[str, float] = {}
         self.date_major = (
             needs_date_major(config.loss) if config.date_major is None else config.date_major
         )
@@ -248,6 +249,7 @@ class Trainer:
             entry["seconds"] = time.perf_counter() - begin
             entry["samples_per_second"] = seen / max(entry["seconds"], 1e-9)
             result.history.append(entry)
+            self._last_entry = entry
 
             improved = math.isfinite(score) and (
                 result.best_epoch < 0
@@ -321,7 +323,11 @@ class Trainer:
         seen = 0
         n_batches = self._n_batches(data)
         optimizer.zero_grad(set_to_none=True)
-        with self._progress(f"epoch {epoch + 1}/{c.epochs}", n_batches) as advance:
+        title = f"epoch {epoch + 1}/{c.epochs}"
+        if self._last_entry:  # the previous epoch's validation figures, while this one runs
+            shown = {k[4:]: v for k, v in self._last_entry.items() if k.startswith("val_")}
+            title += " (" + ", ".join(f"{k} {v:.3g}" for k, v in shown.items()) + ")"
+        with self._progress(title, n_batches) as advance:
             for step, (x, y, positions) in enumerate(self._batches(data, epoch)):
                 if step >= n_batches:
                     break
