@@ -1,18 +1,24 @@
 """Validated configuration of an experiment (the YAML file's schema).
 
-So far: the data, feature, label and window sections. Unknown keys are errors, and
-every error names the dotted key, the bad value and what is allowed.
+One YAML file is one experiment: data, features, labels, windows, model, training,
+validation (walk-forward) and portfolio sections. Unknown keys are errors, and every
+error names the dotted key, the bad value and what is allowed.
 """
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from alphaseq.errors import ConfigError
+from alphaseq.training.trainer import TrainerConfig
+
+#: Model arguments the pipeline sets itself from the labels.
+_PIPELINE_MODEL_ARGS = {"n_features", "n_regression", "n_classification", "n_classes"}
 
 
 class _Section(BaseModel):
@@ -79,13 +85,81 @@ class WindowConfig(_Section):
     stride: int = Field(1, ge=1)
 
 
+class ModelConfig(_Section):
+    """Which registered model and its hyper-parameters."""
+
+    name: str = "lstm"
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _known(self) -> ModelConfig:
+        from alphaseq.models import MODELS
+
+        if self.name not in MODELS:
+            raise ValueError(f"unknown model {self.name!r}; allowed: {sorted(MODELS)}")
+        accepted = set(inspect.signature(MODELS[self.name].__init__).parameters) - {"self"}
+        accepted -= _PIPELINE_MODEL_ARGS
+        unknown = sorted(set(self.params) - accepted)
+        if unknown:
+            raise ValueError(
+                f"model {self.name!r} has no parameter(s) {unknown}; allowed: {sorted(accepted)}"
+            )
+        return self
+
+
+class ValidationConfig(_Section):
+    """How dates are split into training, validation and test windows."""
+
+    scheme: Literal["walk_forward", "fixed"] = "walk_forward"
+    train_months: int = Field(36, ge=1)
+    valid_months: int = Field(12, ge=0)
+    test_months: int = Field(12, ge=1)
+    step_months: int = Field(12, ge=1)
+    expanding: bool = False
+    embargo_days: int = Field(0, ge=0)
+    fractions: list[float] = Field(default_factory=lambda: [0.6, 0.2, 0.2])
+
+    @field_validator("fractions")
+    @classmethod
+    def _fractions(cls, fractions: list[float]) -> list[float]:
+        if len(fractions) != 3 or min(fractions) < 0 or abs(sum(fractions) - 1) > 1e-9:
+            raise ValueError(
+                f"fractions must be three non-negative numbers (train, valid, test) summing "
+                f"to 1, got {fractions}"
+            )
+        return fractions
+
+
+class PortfolioConfig(_Section):
+    """How forecasts become positions, and what it costs."""
+
+    top_k: int | None = Field(
+        None, ge=1, description="Positions of the top-k strategies; default max(5, N // 10)."
+    )
+    cost_bps: float = Field(10.0, ge=0, description="Cost per unit of notional traded.")
+    rebalance: Literal["monthly"] = "monthly"
+    momentum_lookback: int = Field(252, ge=2, description="12-1 momentum: days back ...")
+    momentum_skip: int = Field(21, ge=0, description="... and the most recent days skipped.")
+
+    @model_validator(mode="after")
+    def _momentum(self) -> PortfolioConfig:
+        if self.momentum_skip >= self.momentum_lookback:
+            raise ValueError("momentum_skip must be smaller than momentum_lookback")
+        return self
+
+
 class ExperimentConfig(_Section):
     """A whole experiment."""
 
+    name: str = "experiment"
     data: DataConfig = Field(default_factory=DataConfig)
     features: FeatureConfig = Field(default_factory=FeatureConfig)
     labels: LabelConfig = Field(default_factory=LabelConfig)
     windows: WindowConfig = Field(default_factory=WindowConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    training: TrainerConfig = Field(default_factory=TrainerConfig)
+    validation: ValidationConfig = Field(default_factory=ValidationConfig)
+    portfolio: PortfolioConfig = Field(default_factory=PortfolioConfig)
 
 
 def parse_config(values: dict[str, Any], *, source: str = "config") -> ExperimentConfig:
@@ -98,8 +172,36 @@ def parse_config(values: dict[str, Any], *, source: str = "config") -> Experimen
         raise ConfigError(_describe(exc, source)) from None
 
 
-def load_config(path: str | Path) -> ExperimentConfig:
-    """Read and validate a YAML experiment file."""
+def apply_overrides(values: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply ``dotted.key=value`` overrides (values parsed as YAML) to a nested dict."""
+    result = json_copy(values)
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep or not key or any(not part for part in key.split(".")):
+            raise ConfigError(f"--set expects dotted.key=value, got {item!r}")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else None
+        except yaml.YAMLError:
+            raise ConfigError(f"--set {key}: cannot read the value {raw!r}") from None
+        node = result
+        parts = key.split(".")
+        for part in parts[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"--set {key}: {part!r} is a value, not a section")
+            node = child
+        node[parts[-1]] = value
+    return result
+
+
+def json_copy(values: dict[str, Any]) -> dict[str, Any]:
+    """A deep copy of nested dicts (lists and scalars shared: they are replaced, not edited)."""
+    return {k: json_copy(v) if isinstance(v, dict) else v for k, v in values.items()}
+
+
+def read_config_values(path: str | Path) -> dict[str, Any]:
+    """Read a YAML experiment file into a dict (not yet validated)."""
     path = Path(path)
     if not path.exists():
         raise ConfigError(f"config file not found: '{path}'")
@@ -107,7 +209,14 @@ def load_config(path: str | Path) -> ExperimentConfig:
         values = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
         raise ConfigError(f"'{path}' is not valid YAML: {exc}") from None
-    return parse_config(values, source=f"'{path}'")
+    if not isinstance(values, dict):
+        raise ConfigError(f"'{path}': expected a mapping of sections at the top level")
+    return values
+
+
+def load_config(path: str | Path) -> ExperimentConfig:
+    """Read and validate a YAML experiment file."""
+    return parse_config(read_config_values(path), source=f"'{path}'")
 
 
 def _describe(exc: ValidationError, source: str) -> str:

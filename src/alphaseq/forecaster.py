@@ -18,7 +18,7 @@ import torch
 
 from alphaseq.data.panel import Panel
 from alphaseq.errors import ConfigError, DataError
-from alphaseq.features import FeatureScaler, compute_features, make_labels
+from alphaseq.features import FeatureScaler, FeatureSet, compute_features, make_labels
 from alphaseq.models import build_model, count_parameters
 from alphaseq.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from alphaseq.training.trainer import (
@@ -51,6 +51,8 @@ class Forecaster:
         Per-date normalisation of the features across tickers.
     scaler : {"robust", "standard", None}, default "robust"
         Per-feature scaling fitted on the training dates only.
+    scaler_clip : float or None, default 3.0
+        Clip scaled features to ``+-scaler_clip``.
     label : {"forward_return", "trend", "direction", "three_class"}
         What to predict; ``direction`` and ``three_class`` train a classifier.
     horizons : sequence of int, default (21,)
@@ -88,6 +90,7 @@ class Forecaster:
         features: Sequence[str] | None = None,
         cross_section: str | None = None,
         scaler: str | None = "robust",
+        scaler_clip: float | None = 3.0,
         label: str = "forward_return",
         horizons: Sequence[int] = (21,),
         flat_band: float = 0.01,
@@ -101,6 +104,7 @@ class Forecaster:
         self.features = features
         self.cross_section = cross_section
         self.scaler = scaler
+        self.scaler_clip = scaler_clip
         self.label = label
         self.horizons = horizons
         self.flat_band = flat_band
@@ -121,6 +125,7 @@ class Forecaster:
             "features": None if self.features is None else list(self.features),
             "cross_section": self.cross_section,
             "scaler": self.scaler,
+            "scaler_clip": self.scaler_clip,
             "label": self.label,
             "horizons": [int(h) for h in self.horizons],
             "flat_band": self.flat_band,
@@ -141,7 +146,18 @@ class Forecaster:
         return config
 
     # ---------------------------------------------------------------- data
-    def _features(self, panel: Panel, names: Sequence[str] | None) -> tuple[np.ndarray, list]:
+    def _features(
+        self, panel: Panel, names: Sequence[str] | None, given: FeatureSet | None
+    ) -> tuple[np.ndarray, list]:
+        if given is not None:
+            # Computed by the caller once for many folds; it must be this panel's.
+            if given.values.shape[:2] != panel.shape or (
+                names is not None and list(given.names) != list(names)
+            ):
+                raise ConfigError(
+                    "the given feature set does not match the panel or the feature names"
+                )
+            return given.values, list(given.names)
         feature_set = compute_features(panel, names, cross_section=self.cross_section)
         return feature_set.values, list(feature_set.names)
 
@@ -166,6 +182,8 @@ class Forecaster:
         valid: tuple[str | None, str | None] | None = None,
         checkpoint: str | Path | None = None,
         resume: bool = False,
+        embargo: int = 0,
+        feature_set: FeatureSet | None = None,
     ) -> Forecaster:
         """Train on ``panel``.
 
@@ -180,6 +198,11 @@ class Forecaster:
         checkpoint : path, optional
             Training checkpoint written after every epoch; with ``resume=True``
             training continues from it after a crash.
+        embargo : int, default 0
+            Extra trading days between a sample's label end and its range's end.
+        feature_set : FeatureSet, optional
+            Features already computed on ``panel`` (with this forecaster's names and
+            cross-section setting), to share one computation across folds.
         """
         config = self._trainer_config()
         if self.label not in ("forward_return", "trend", *_CLASS_LABELS):
@@ -187,7 +210,7 @@ class Forecaster:
                 f"unknown label {self.label!r}; allowed: forward_return, trend, direction, "
                 f"three_class"
             )
-        values, names = self._features(panel, self.features)
+        values, names = self._features(panel, self.features, feature_set)
         labels = make_labels(panel, self.label, self.horizons, flat_band=self.flat_band)
         horizon = labels.horizon
 
@@ -203,7 +226,9 @@ class Forecaster:
 
         scaler = None
         if self.scaler is not None:
-            scaler = FeatureScaler(self.scaler).fit(values, slice(train_rows[0], train_rows[1] + 1))
+            scaler = FeatureScaler(self.scaler, clip=self.scaler_clip).fit(
+                values, slice(train_rows[0], train_rows[1] + 1)
+            )
             values = scaler.transform(values)
 
         def samples(rows: tuple[int, int], stride: int):
@@ -214,7 +239,7 @@ class Forecaster:
                 mask=panel.mask,
                 start=rows[0],
                 end=rows[1],
-                label_horizon=horizon,
+                label_horizon=horizon + embargo,
                 stride=stride,
             )
 
@@ -262,6 +287,10 @@ class Forecaster:
             n_classes=n_classes or 3,
         )
         result: TrainingResult = trainer.fit(model, train_data, valid_data, resume=resume)
+        # The same figures on the training samples: the gap to validation shows overfitting.
+        self.train_metrics_ = {
+            k.replace("val_", "train_"): v for k, v in trainer.evaluate(model, train_data).items()
+        }
 
         self.model_ = model.eval()
         self.scaler_ = scaler
@@ -297,6 +326,7 @@ class Forecaster:
         *,
         device: str = "cpu",
         batch_size: int = 8192,
+        feature_set: FeatureSet | None = None,
     ) -> pd.DataFrame:
         """Forecast every ticker with a complete window on the given dates.
 
@@ -308,6 +338,8 @@ class Forecaster:
             Dates to forecast (default: the panel's last date).
         device : str
             Where to run the model.
+        feature_set : FeatureSet, optional
+            Features already computed on ``panel`` (see :meth:`fit`).
 
         Returns
         -------
@@ -316,7 +348,7 @@ class Forecaster:
             output (``<label>`` for regression, ``<label>_p<k>`` for class probabilities).
         """
         self._check_fitted()
-        values, _ = self._features(panel, self.feature_names_)
+        values, _ = self._features(panel, self.feature_names_, feature_set)
         if self.scaler_ is not None:
             values = self.scaler_.transform(values)
         if dates is None:
@@ -359,8 +391,12 @@ class Forecaster:
         return frame
 
     # ----------------------------------------------------------- save/load
-    def save(self, path: str | Path) -> str:
-        """Write the fitted forecaster to one checkpoint file; return its SHA-256."""
+    def save(self, path: str | Path, metadata: dict[str, Any] | None = None) -> str:
+        """Write the fitted forecaster to one checkpoint file; return its SHA-256.
+
+        ``metadata`` (JSON-ready: the run's config, data source, fold) is stored with it
+        and comes back as ``metadata_`` after :meth:`load`.
+        """
         self._check_fitted()
         return save_checkpoint(
             path,
@@ -380,6 +416,8 @@ class Forecaster:
                 "best_score": self.best_score_,
                 "train_range": list(self.train_range_),
                 "valid_range": None if self.valid_range_ is None else list(self.valid_range_),
+                "train_metrics": getattr(self, "train_metrics_", {}),
+                "metadata": json.dumps(metadata or {}, default=str),
             },
         )
 
@@ -421,4 +459,6 @@ class Forecaster:
             None if state["valid_range"] is None else tuple(state["valid_range"])
         )
         forecaster.n_parameters_ = count_parameters(model)
+        forecaster.train_metrics_ = dict(state.get("train_metrics", {}))
+        forecaster.metadata_ = json.loads(state.get("metadata", "{}"))
         return forecaster
