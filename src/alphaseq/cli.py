@@ -46,12 +46,10 @@ def _user_errors(command: F) -> F:
 
 
 def _setup_logging(verbose: bool) -> None:
-    logging.basicConfig(
-        level=logging.WARNING,
-        format="%(message)s",
-        handlers=[RichHandler(console=err_console, show_path=False, show_time=False)],
-        force=True,
-    )
+    handler = RichHandler(console=err_console, show_path=False, show_time=False)
+    # The handler filters, not the logger: a run's log file still receives INFO records.
+    handler.setLevel(logging.INFO if verbose else logging.WARNING)
+    logging.basicConfig(level=logging.WARNING, format="%(message)s", handlers=[handler], force=True)
     logging.getLogger("alphaseq").setLevel(logging.INFO if verbose else logging.WARNING)
 
 
@@ -171,6 +169,179 @@ def features_list() -> None:
         )
     console.print(table)
     console.print("default set: " + ", ".join(DEFAULT_FEATURES), highlight=False)
+
+
+def _config_values(config: str | None) -> tuple[dict[str, Any], str]:
+    """Read a config by path, or by the name of a packaged config (quickstart, ci, us600)."""
+    from importlib import resources
+    from pathlib import Path
+
+    from alphaseq.config import read_config_values
+    from alphaseq.errors import ConfigError
+
+    name = config or "quickstart"
+    path = Path(name)
+    if path.exists():
+        return read_config_values(path), f"'{path}'"
+    packaged = resources.files("alphaseq") / "configs" / f"{name}.yaml"
+    if packaged.is_file():
+        with resources.as_file(packaged) as file:
+            return read_config_values(file), f"packaged config {name!r}"
+    available = sorted(
+        p.name[:-5]
+        for p in (resources.files("alphaseq") / "configs").iterdir()
+        if p.name.endswith(".yaml")
+    )
+    raise ConfigError(f"config {name!r} is neither a file nor a packaged config {available}")
+
+
+@app.command("run")
+@_user_errors
+def run_command(
+    config: Annotated[
+        str | None,
+        typer.Argument(help="Experiment YAML, or a packaged name (default: quickstart)."),
+    ] = None,
+    data: Annotated[
+        str | None, typer.Option("--data", help="Override data.source (file or built-in name).")
+    ] = None,
+    out: Annotated[
+        str | None, typer.Option("--out", help="Run directory (default: runs/NAME-TIMESTAMP).")
+    ] = None,
+    overrides: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="Override a config value: dotted.key=value (repeatable)."),
+    ] = None,
+) -> None:
+    """Run a walk-forward experiment: train per fold, forecast, backtest, write a run directory."""
+    import datetime as dt
+    from pathlib import Path
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from alphaseq.config import apply_overrides, parse_config
+    from alphaseq.pipeline import run
+
+    values, source = _config_values(config)
+    values = apply_overrides(values, list(overrides or []))
+    if data is not None:
+        values.setdefault("data", {})
+        values["data"] = dict(values["data"] or {}) | {"source": data}
+    experiment = parse_config(values, source=source)
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    run_dir = Path(out) if out else Path("runs") / f"{experiment.name}-{stamp}"
+    err_console.print(f"[bold]alphaseq run[/] {experiment.name} -> {run_dir}", highlight=False)
+    progress = Progress(
+        TextColumn("[bold]folds"), BarColumn(), MofNCompleteColumn(), console=err_console
+    )
+    task = progress.add_task("folds", total=None)
+
+    def on_fold(done: int, total: int) -> None:
+        progress.update(task, completed=done, total=total)
+
+    with progress:
+        result = run(experiment, run_dir, on_fold=on_fold)
+    _print_strategies(result.metrics)
+    console.print(f"run directory: {run_dir}", highlight=False)
+
+
+def _print_strategies(metrics: dict[str, Any]) -> None:
+    columns = [
+        ("total_return", "total", "{:+.1%}"),
+        ("ann_return", "ann. return", "{:+.1%}"),
+        ("ann_vol", "ann. vol", "{:.1%}"),
+        ("sharpe", "Sharpe", "{:.2f}"),
+        ("sortino", "Sortino", "{:.2f}"),
+        ("max_drawdown", "max DD", "{:.1%}"),
+        ("calmar", "Calmar", "{:.2f}"),
+        ("turnover", "turnover", "{:.2f}"),
+        ("information_ratio", "IR", "{:.2f}"),
+    ]
+    run = metrics.get("run", {})
+    oos = run.get("out_of_sample", {})
+    table = Table(
+        title=(
+            f"Out of sample {oos.get('start')}..{oos.get('end')}, net of "
+            f"{run.get('cost_bps')} bps costs, top-k = {run.get('top_k')}"
+        ),
+        title_justify="left",
+    )
+    table.add_column("strategy", style="bold", no_wrap=True, min_width=12)
+    for _, header, _ in columns:
+        table.add_column(header, justify="right")
+    for name, figures in metrics["strategies"].items():
+        cells = []
+        for key, _, fmt in columns:
+            value = figures.get(key)
+            cells.append("-" if value is None else fmt.format(value))
+        table.add_row(name, *cells)
+    console.print(table)
+    forecast = metrics.get("forecast", {})
+    if forecast.get("ic") is not None:
+        console.print(
+            f"forecast: IC {forecast['ic']:.3f}, rank IC {forecast['rank_ic']:.3f}, "
+            f"ICIR {forecast['icir']:.2f}, direction accuracy "
+            f"{forecast['direction_accuracy']:.1%} over {forecast['n_dates']} dates",
+            highlight=False,
+        )
+    bias = metrics.get("data", {}).get("survivorship_bias")
+    if bias:
+        console.print(f"[yellow]survivorship bias:[/] {bias}", highlight=False)
+
+
+@app.command("predict")
+@_user_errors
+def predict_command(
+    checkpoint: Annotated[str, typer.Option("--checkpoint", help="A forecaster checkpoint.")],
+    data: Annotated[
+        str | None,
+        typer.Option("--data", help="Prices to forecast from (default: the run's data)."),
+    ] = None,
+    date: Annotated[
+        str | None, typer.Option("--date", help="Date to forecast (default: the last date).")
+    ] = None,
+    out: Annotated[
+        str | None, typer.Option("--out", help="Write .parquet or .csv instead of printing.")
+    ] = None,
+) -> None:
+    """Forecast every ticker for one date from a saved checkpoint."""
+    from pathlib import Path
+
+    from alphaseq.data import load_panel
+    from alphaseq.errors import ConfigError
+    from alphaseq.forecaster import Forecaster
+
+    model = Forecaster.load(checkpoint)
+    recorded = model.metadata_.get("data", {}) if hasattr(model, "metadata_") else {}
+    source = data or recorded.get("source")
+    if source is None:
+        raise ConfigError("the checkpoint records no data source: pass --data")
+    panel = load_panel(source, benchmark=recorded.get("benchmark") if data is None else None)
+    frame = model.predict(panel, date).sort_values("prediction", ascending=False)
+    if out:
+        path = Path(out)
+        if path.suffix == ".parquet":
+            frame.to_parquet(path, index=False)
+        elif path.suffix == ".csv":
+            frame.to_csv(path, index=False)
+        else:
+            raise ConfigError(f"--out must end in .parquet or .csv, got '{path}'")
+        console.print(f"{len(frame)} forecasts written to {path}", highlight=False)
+        return
+    if not len(frame):
+        console.print("No ticker has a complete window on that date.")
+        return
+    console.print(
+        f"Forecasts for {frame['date'].iloc[0]:%Y-%m-%d} ({model.label_names_[0]}), "
+        f"{len(frame)} tickers",
+        highlight=False,
+    )
+    table = Table()
+    for column in ("ticker", "prediction"):
+        table.add_column(column, justify="right" if column != "ticker" else "left")
+    for row in frame.itertuples():
+        table.add_row(str(row.ticker), f"{row.prediction:+.4f}")
+    console.print(table)
 
 
 def main() -> None:

@@ -31,6 +31,9 @@ class DataConfig(_Section):
     source: str = Field("sp500", description="A file path or a built-in data set name.")
     min_history: int = Field(0, ge=0, description="Exclude tickers with fewer valid closes.")
     benchmark: str | None = Field(None, description="Ticker of the input used as benchmark.")
+    benchmark_source: str | None = Field(
+        None, description="A separate file (or built-in name) whose close is the benchmark."
+    )
     start: str | None = Field(None, description="First date to keep (YYYY-MM-DD).")
     end: str | None = Field(None, description="Last date to keep (YYYY-MM-DD).")
 

@@ -1,0 +1,29 @@
+"""Backtests of target weights (drift, linear costs, no look-ahead) and their metrics."""
+
+from alphaseq.backtest.engine import (
+    BacktestResult,
+    backtest,
+    buy_and_hold,
+    equal_weight_targets,
+    month_end_rows,
+    tradable,
+)
+from alphaseq.backtest.metrics import (
+    PERFORMANCE_KEYS,
+    forecast_metrics,
+    per_date_ic,
+    performance_metrics,
+)
+
+__all__ = [
+    "PERFORMANCE_KEYS",
+    "BacktestResult",
+    "backtest",
+    "buy_and_hold",
+    "equal_weight_targets",
+    "forecast_metrics",
+    "month_end_rows",
+    "per_date_ic",
+    "performance_metrics",
+    "tradable",
+]

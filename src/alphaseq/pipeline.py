@@ -1,0 +1,411 @@
+"""``run(config)``: one walk-forward experiment, from prices to a run directory.
+
+prices -> panel -> features + labels -> walk-forward folds -> train -> forecasts
+-> weights (model top-k and baselines) -> backtest with costs -> metrics -> files.
+
+Every fold's model sees training and validation windows only; its test window is
+predicted once, after training. The test windows are stitched into one out-of-sample
+record, and every strategy trades that record through the same engine and costs.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from alphaseq._logging import logger
+from alphaseq.backtest import (
+    backtest,
+    buy_and_hold,
+    forecast_metrics,
+    month_end_rows,
+    performance_metrics,
+)
+from alphaseq.config import ExperimentConfig
+from alphaseq.data import Panel, load_panel
+from alphaseq.errors import ConfigError, DataError
+from alphaseq.features import compute_features, make_labels
+from alphaseq.forecaster import Forecaster
+from alphaseq.portfolio import default_top_k, momentum_scores, top_k_weights
+from alphaseq.training.checkpoint import library_versions
+from alphaseq.validation import FixedSplit, Fold, WalkForwardSplit
+
+STRATEGIES = ("model_topk", "equal_weight", "benchmark", "momentum")
+
+
+@dataclass
+class RunResult:
+    """What :func:`run` produced.
+
+    Attributes
+    ----------
+    run_dir : Path
+        Where every output file was written.
+    metrics : dict
+        The content of ``metrics.json``.
+    predictions, weights, returns : pandas.DataFrame
+        The content of the Parquet outputs.
+    """
+
+    run_dir: Path
+    metrics: dict[str, Any]
+    predictions: pd.DataFrame
+    weights: pd.DataFrame
+    returns: pd.DataFrame
+    folds: list[dict[str, Any]] = field(default_factory=list)
+
+
+def load_run_panel(config: ExperimentConfig, source: str | None = None) -> Panel:
+    """The panel of an experiment: its data source (or ``source``), sliced to its dates."""
+    data = config.data
+    panel = load_panel(
+        source or data.source, min_history=data.min_history, benchmark=data.benchmark
+    )
+    if data.benchmark_source is not None:
+        if data.benchmark is not None:
+            raise ConfigError("set data.benchmark or data.benchmark_source, not both")
+        other = load_panel(data.benchmark_source)
+        if other.n_tickers != 1 and other.benchmark is None:
+            raise DataError(
+                f"benchmark source {data.benchmark_source!r} holds {other.n_tickers} tickers; "
+                f"expected one instrument"
+            )
+        series = other.benchmark if other.benchmark is not None else other.close[:, 0]
+        name = other.benchmark_name or str(other.tickers[0])
+        aligned = (
+            pd.Series(series, index=pd.DatetimeIndex(other.dates))
+            .reindex(pd.DatetimeIndex(panel.dates))
+            .to_numpy(np.float64)
+        )
+        panel = panel._replace(benchmark=aligned, benchmark_name=name)
+    if data.start or data.end:
+        panel = panel.slice_dates(data.start, data.end)
+    if panel.n_dates == 0:
+        raise DataError(f"no date of {panel.name!r} falls in {data.start}..{data.end}")
+    return panel
+
+
+def _splitter(config: ExperimentConfig):
+    v = config.validation
+    if v.scheme == "fixed":
+        train, valid, test = v.fractions
+        return FixedSplit(train=train, valid=valid, test=test, embargo_days=v.embargo_days)
+    return WalkForwardSplit(
+        train_months=v.train_months,
+        valid_months=v.valid_months,
+        test_months=v.test_months,
+        step_months=v.step_months,
+        expanding=v.expanding,
+        embargo_days=v.embargo_days,
+    )
+
+
+def _forecaster(config: ExperimentConfig) -> Forecaster:
+    return Forecaster(
+        model=config.model.name,
+        model_params=dict(config.model.params),
+        features=config.features.names,
+        cross_section=config.features.cross_section,
+        scaler=config.features.scaler,
+        scaler_clip=config.features.clip,
+        label=config.labels.kind,
+        horizons=tuple(config.labels.horizons),
+        flat_band=config.labels.flat_band,
+        lookback=config.windows.lookback,
+        stride=config.windows.stride,
+        trainer=config.training,
+    )
+
+
+def run(
+    config: ExperimentConfig,
+    out_dir: str | Path,
+    *,
+    panel: Panel | None = None,
+    on_fold: Callable[[int, int], None] | None = None,
+) -> RunResult:
+    """Run one experiment end to end and write its run directory.
+
+    Parameters
+    ----------
+    config : ExperimentConfig
+        The validated experiment.
+    out_dir : str or Path
+        The run directory (created; must be empty or absent).
+    panel : Panel, optional
+        Use this panel instead of loading ``config.data.source``.
+    on_fold : callable, optional
+        ``on_fold(done, total)`` after each fold (progress display).
+
+    Returns
+    -------
+    RunResult
+    """
+    started = time.perf_counter()
+    run_dir = Path(out_dir)
+    if run_dir.exists() and any(run_dir.iterdir()):
+        raise ConfigError(f"run directory '{run_dir}' is not empty; choose another --out")
+    (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(run_dir / "run.log")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    logger.addHandler(handler)
+    previous_level = logger.level
+    if logger.getEffectiveLevel() > logging.INFO:
+        logger.setLevel(logging.INFO)  # the log file gets the whole story
+    try:
+        return _run(config, run_dir, panel, on_fold, started)
+    finally:
+        logger.removeHandler(handler)
+        handler.close()
+        logger.setLevel(previous_level)
+
+
+def _run(config, run_dir, panel, on_fold, started) -> RunResult:
+    (run_dir / "config.yaml").write_text(
+        yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
+    )
+    panel = panel if panel is not None else load_run_panel(config)
+    logger.info("data: %r", panel)
+    feature_set = compute_features(
+        panel, config.features.names, cross_section=config.features.cross_section
+    )
+    labels = make_labels(
+        panel,
+        config.labels.kind,
+        config.labels.horizons,
+        flat_band=config.labels.flat_band,
+        vol_window=config.labels.vol_window,
+    )
+    folds = _splitter(config).split(panel.dates, labels.horizon)
+    logger.info("%d folds", len(folds))
+
+    fold_records: list[dict[str, Any]] = []
+    predictions = []
+    for fold in folds:
+        model = _fit_fold(config, panel, feature_set, fold, run_dir)
+        test_dates = _dates(panel, fold.test.start, fold.test.end)
+        frame = model.predict(panel, test_dates, feature_set=feature_set)
+        frame["fold"] = fold.index
+        frame["label"] = labels.values[
+            _rows_of(panel, frame["date"]), _cols_of(panel, frame["ticker"]), 0
+        ]
+        predictions.append(frame)
+        record = fold.to_dict() | {
+            "epochs": len(model.history_),
+            "best_epoch": model.best_epoch_,
+            "best_score": model.best_score_,
+            "monitor": config.training.monitor,
+            "history": model.history_,
+            "train": model.train_metrics_,
+            "valid": {
+                k: v for k, v in model.history_[model.best_epoch_].items() if k.startswith("val_")
+            }
+            if model.best_epoch_ >= 0
+            else {},
+            "test": _safe_forecast_metrics(frame),
+            "checkpoint": f"checkpoints/fold_{fold.index:02d}.ckpt",
+        }
+        fold_records.append(record)
+        logger.info(
+            "fold %d: test %s..%s, test IC %s",
+            fold.index,
+            fold.test.start_date,
+            fold.test.end_date,
+            record["test"].get("ic"),
+        )
+        if on_fold is not None:
+            on_fold(fold.index + 1, len(folds))
+
+    predictions_frame = pd.concat(predictions, ignore_index=True)
+    predictions_frame = predictions_frame[["date", "ticker", "fold", "prediction", "label"]]
+    strategies = _strategies(config, panel, folds, predictions_frame)
+
+    returns_frame = pd.concat(
+        [
+            pd.DataFrame({"date": s["returns"].index, "strategy": name, "return": s["returns"]})
+            for name, s in strategies.items()
+        ],
+        ignore_index=True,
+    )
+    weights_frame = pd.concat(
+        [s["weights"].assign(strategy=name) for name, s in strategies.items() if "weights" in s],
+        ignore_index=True,
+    )[["date", "ticker", "strategy", "weight"]]
+
+    benchmark_returns = strategies.get("benchmark", {}).get("returns")
+    metrics = {
+        "strategies": {
+            name: performance_metrics(
+                s["returns"], benchmark=benchmark_returns, turnover=s.get("turnover")
+            )
+            for name, s in strategies.items()
+        },
+        "forecast": _safe_forecast_metrics(predictions_frame),
+        "folds": [{k: v for k, v in r.items() if k not in ("history",)} for r in fold_records],
+        "data": {
+            "name": panel.name,
+            "source": str(panel.meta.get("source", config.data.source)),
+            "tickers": panel.n_tickers,
+            "dates": panel.n_dates,
+            "first_date": _day(panel.dates[0]),
+            "last_date": _day(panel.dates[-1]),
+            "fingerprint": panel.fingerprint(),
+            "benchmark": panel.benchmark_name or config.data.benchmark,
+            "survivorship_bias": panel.meta.get("survivorship_bias"),
+            "repairs": [r.detail for r in panel.repairs],
+        },
+        "run": {
+            "name": config.name,
+            "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+            "seconds": round(time.perf_counter() - started, 2),
+            "out_of_sample": {
+                "start": _day(panel.dates[folds[0].test.start]),
+                "end": _day(panel.dates[folds[-1].test.end]),
+            },
+            "configurations_tried": 1,
+            "top_k": strategies["model_topk"]["k"],
+            "cost_bps": config.portfolio.cost_bps,
+            "versions": library_versions(),
+        },
+    }
+    predictions_frame.to_parquet(run_dir / "predictions.parquet", index=False)
+    weights_frame.to_parquet(run_dir / "weights.parquet", index=False)
+    returns_frame.to_parquet(run_dir / "returns.parquet", index=False)
+    (run_dir / "folds.json").write_text(json.dumps(fold_records, indent=2, default=_json))
+    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, default=_json))
+    logger.info("run written to %s in %.1fs", run_dir, time.perf_counter() - started)
+    return RunResult(
+        run_dir, metrics, predictions_frame, weights_frame, returns_frame, fold_records
+    )
+
+
+def _fit_fold(config, panel, feature_set, fold: Fold, run_dir: Path) -> Forecaster:
+    model = _forecaster(config)
+    valid = None if fold.valid is None else (fold.valid.start_date, fold.valid.end_date)
+    model.fit(
+        panel,
+        train=(fold.train.start_date, fold.train.end_date),
+        valid=valid,
+        embargo=fold.embargo,
+        feature_set=feature_set,
+    )
+    model.save(
+        run_dir / "checkpoints" / f"fold_{fold.index:02d}.ckpt",
+        metadata={
+            "fold": fold.to_dict(),
+            "data": config.data.model_dump(mode="json"),
+            "run": config.name,
+        },
+    )
+    return model
+
+
+def _strategies(config, panel: Panel, folds, predictions: pd.DataFrame) -> dict[str, dict]:
+    """Weights and backtests of the model's top-k and the baselines over the test record."""
+    first, last = folds[0].test.start, folds[-1].test.end
+    rows = month_end_rows(panel.dates, start_row=first, end_row=last)
+    rows = rows[rows < last]  # a rebalance on the last day would earn nothing
+    if len(rows) == 0:
+        raise DataError("the out-of-sample record is shorter than one month: nothing to trade")
+    close = panel.close.astype(np.float64)
+    tradable = np.isfinite(close[rows])
+    k = config.portfolio.top_k or default_top_k(panel.n_tickers)
+
+    scores = np.full((len(rows), panel.n_tickers), np.nan)
+    wanted = pd.Series(np.arange(len(rows)), index=pd.DatetimeIndex(panel.dates[rows]))
+    at_rebalance = predictions[predictions["date"].isin(wanted.index)]
+    scores[wanted.loc[at_rebalance["date"]].to_numpy(), _cols_of(panel, at_rebalance["ticker"])] = (
+        at_rebalance["prediction"].to_numpy()
+    )
+    scores[~tradable] = np.nan
+
+    targets = {
+        "model_topk": top_k_weights(scores, k),
+        "equal_weight": np.where(tradable, 1.0, 0.0)
+        / np.maximum(tradable.sum(axis=1, keepdims=True), 1),
+        "momentum": top_k_weights(
+            momentum_scores(
+                close, rows, config.portfolio.momentum_lookback, config.portfolio.momentum_skip
+            ),
+            k,
+        ),
+    }
+    out: dict[str, dict] = {}
+    for name, weights in targets.items():
+        result = backtest(close, rows, weights, cost_bps=config.portfolio.cost_bps, end_row=last)
+        returns = pd.Series(
+            result.returns, index=pd.DatetimeIndex(panel.dates[result.rows]), name=name
+        )
+        held = np.nonzero(weights)
+        out[name] = {
+            "returns": returns,
+            # Average one rebalance's trading, the initial buy left out (None with one rebalance).
+            "turnover": (
+                None if not np.isfinite(result.average_turnover) else result.average_turnover
+            ),
+            "weights": pd.DataFrame(
+                {
+                    "date": panel.dates[rows][held[0]],
+                    "ticker": panel.tickers[held[1]],
+                    "weight": weights[held],
+                }
+            ),
+            "k": k,
+        }
+    bench_prices = _benchmark_prices(config, panel)
+    if bench_prices is not None:
+        index = out["model_topk"]["returns"].index
+        span = slice(rows[0], last + 1)
+        returns = pd.Series(buy_and_hold(bench_prices[span]), index=index, name="benchmark")
+        out["benchmark"] = {"returns": returns, "turnover": 0.0}
+    else:
+        logger.warning("no benchmark: the data has no index and data.benchmark is not set")
+    return {name: out[name] for name in STRATEGIES if name in out}
+
+
+def _benchmark_prices(config, panel: Panel) -> np.ndarray | None:
+    if panel.benchmark is not None:
+        return panel.benchmark.astype(np.float64)
+    return None
+
+
+def _safe_forecast_metrics(frame: pd.DataFrame) -> dict[str, Any]:
+    known = frame.dropna(subset=["label"]) if "label" in frame else frame.iloc[0:0]
+    if len(known) == 0:
+        return {"n_predictions": 0}
+    return forecast_metrics(known["prediction"], known["label"], known["date"])
+
+
+def _dates(panel: Panel, start: int, end: int) -> list[str]:
+    return [_day(d) for d in panel.dates[start : end + 1]]
+
+
+def _rows_of(panel: Panel, dates: pd.Series) -> np.ndarray:
+    return np.searchsorted(panel.dates, pd.DatetimeIndex(dates).to_numpy("datetime64[ns]"))
+
+
+def _cols_of(panel: Panel, tickers: pd.Series) -> np.ndarray:
+    position = {t: k for k, t in enumerate(panel.tickers)}
+    return np.array([position[t] for t in tickers], dtype=np.int64)
+
+
+def _day(value: np.datetime64) -> str:
+    return str(np.datetime_as_string(value, unit="D"))
+
+
+def _json(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (pd.Timestamp, np.datetime64)):
+        return str(value)[:10]
+    raise TypeError(f"not JSON-serialisable: {type(value).__name__}")

@@ -1,0 +1,203 @@
+"""End-to-end walk-forward runs: the run directory, the no-look-ahead proof, the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from alphaseq.cli import _config_values, app
+from alphaseq.config import apply_overrides, parse_config
+from alphaseq.pipeline import STRATEGIES, load_run_panel, run
+
+runner = CliRunner()
+STRATEGY_KEYS = {
+    "total_return",
+    "ann_return",
+    "ann_vol",
+    "sharpe",
+    "sortino",
+    "max_drawdown",
+    "max_drawdown_start",
+    "max_drawdown_end",
+    "calmar",
+    "hit_rate",
+    "turnover",
+    "information_ratio",
+}
+FORECAST_KEYS = {"ic", "rank_ic", "icir", "rank_icir", "mse", "direction_accuracy"}
+
+
+def ci_config(*overrides: str):
+    values, _ = _config_values("ci")
+    return parse_config(apply_overrides(values, list(overrides)))
+
+
+@pytest.fixture(scope="module")
+def ci_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "ci"
+    return run(ci_config(), out)
+
+
+def test_run_directory_and_metrics_schema(ci_run):
+    run_dir = ci_run.run_dir
+    for name in (
+        "config.yaml",
+        "metrics.json",
+        "folds.json",
+        "run.log",
+        "predictions.parquet",
+        "weights.parquet",
+        "returns.parquet",
+    ):
+        assert (run_dir / name).is_file(), name
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert set(metrics["strategies"]) == set(STRATEGIES)
+    for name, figures in metrics["strategies"].items():
+        assert STRATEGY_KEYS <= set(figures), name
+    assert FORECAST_KEYS <= set(metrics["forecast"])
+    assert metrics["data"]["tickers"] == 20 and metrics["data"]["survivorship_bias"]
+    folds = json.loads((run_dir / "folds.json").read_text())
+    assert len(folds) == len(metrics["folds"]) >= 3
+    checkpoints = sorted(p.name for p in (run_dir / "checkpoints").iterdir())
+    assert checkpoints == [f"fold_{k:02d}.ckpt" for k in range(len(folds))]
+    for fold in folds:
+        assert {"train", "valid", "test", "history", "epochs"} <= set(fold)
+        assert "train_ic" in fold["train"] and "val_ic" in fold["valid"]
+
+    predictions = pd.read_parquet(run_dir / "predictions.parquet")
+    assert list(predictions.columns) == ["date", "ticker", "fold", "prediction", "label"]
+    weights = pd.read_parquet(run_dir / "weights.parquet")
+    assert list(weights.columns) == ["date", "ticker", "strategy", "weight"]
+    per_rebalance = weights.groupby(["strategy", "date"])["weight"].sum()
+    np.testing.assert_allclose(per_rebalance.to_numpy(), 1.0, rtol=1e-9)
+    topk = weights[weights["strategy"] == "model_topk"].groupby("date").size()
+    assert (topk == 5).all()
+    returns = pd.read_parquet(run_dir / "returns.parquet")
+    assert set(returns["strategy"]) == set(STRATEGIES)
+    # The test windows are stitched: one prediction date set, no overlap between folds.
+    per_date_folds = predictions.groupby("date")["fold"].nunique()
+    assert (per_date_folds == 1).all()
+
+
+def test_rebalances_at_month_ends_and_trades_from_the_next_day(ci_run):
+    weights = ci_run.weights
+    dates = pd.DatetimeIndex(sorted(weights["date"].unique()))
+    # each rebalance date is the last trading date of its month in the panel
+    panel = load_run_panel(ci_config())
+    calendar = pd.Series(pd.DatetimeIndex(panel.dates))
+    month_last = calendar.groupby(calendar.dt.to_period("M")).max()
+    assert set(dates) <= set(month_last)
+    returns = ci_run.returns[ci_run.returns["strategy"] == "equal_weight"]
+    assert returns["date"].min() == dates.min()  # the first day only pays the initial cost
+    first = returns.sort_values("date").iloc[0]["return"]
+    assert first == pytest.approx(-10e-4, rel=1e-9)  # buying 100 % at 10 bps
+
+
+def test_no_look_ahead_end_to_end(tmp_path):
+    """Change every price after D: predictions, weights decided <= D and returns <= D stay."""
+    config = ci_config()
+    panel = load_run_panel(config)
+    reference = run(config, tmp_path / "reference", panel=panel)
+    test_dates = pd.DatetimeIndex(sorted(reference.predictions["date"].unique()))
+    cut = test_dates[len(test_dates) // 2]
+    later = panel.dates > np.datetime64(cut)
+    rng = np.random.default_rng(7)
+    fields = {}
+    for key, values in panel.fields.items():
+        changed = values.copy()
+        noise = rng.lognormal(0.0, 0.05, size=changed[later].shape).astype(np.float32)
+        changed[later] = changed[later] * noise
+        fields[key] = changed
+    bench = panel.benchmark.copy()
+    bench[later] *= rng.lognormal(0.0, 0.05, size=later.sum()).astype(np.float32)
+    perturbed = panel._replace(fields=fields, benchmark=bench)
+    assert not np.array_equal(perturbed.close, panel.close, equal_nan=True)
+    changed = run(config, tmp_path / "changed", panel=perturbed)
+
+    def upto(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+        kept = frame[frame["date"] <= cut].drop(columns=[c for c in ("label",) if c in frame])
+        return kept.sort_values(columns).reset_index(drop=True)
+
+    keys = ["date", "ticker"]
+    pd.testing.assert_frame_equal(
+        upto(reference.predictions, keys), upto(changed.predictions, keys), check_exact=True
+    )
+    pd.testing.assert_frame_equal(
+        upto(reference.weights, ["strategy", *keys]),
+        upto(changed.weights, ["strategy", *keys]),
+        check_exact=True,
+    )
+    pd.testing.assert_frame_equal(
+        upto(reference.returns, ["strategy", "date"]),
+        upto(changed.returns, ["strategy", "date"]),
+        check_exact=True,
+    )
+    # ... and the change did reach what comes after D.
+    after = reference.returns["date"] > cut
+    assert not np.array_equal(
+        reference.returns.loc[after, "return"].to_numpy(),
+        changed.returns.loc[after, "return"].to_numpy(),
+    )
+
+
+def test_cli_run_and_predict(tmp_path):
+    out = tmp_path / "cli-run"
+    result = runner.invoke(
+        app,
+        [
+            "run",
+            "ci",
+            "--out",
+            str(out),
+            "--set",
+            "training.epochs=1",
+            "--set",
+            "portfolio.top_k=3",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    for text in ("model_topk", "equal_weight", "benchmark", "momentum", "Out of sample"):
+        assert text in result.output
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["run"]["top_k"] == 3
+    checkpoint = out / "checkpoints" / "fold_00.ckpt"
+    result = runner.invoke(app, ["predict", "--checkpoint", str(checkpoint)])
+    assert result.exit_code == 0, result.output
+    # the checkpoint remembers the data source; without --date it forecasts the last date
+    assert "Forecasts for 2022-12-28" in result.output
+    target = tmp_path / "forecasts.csv"
+    result = runner.invoke(
+        app,
+        ["predict", "--checkpoint", str(checkpoint), "--date", "2019-06-28", "--out", str(target)],
+    )
+    assert result.exit_code == 0, result.output
+    frame = pd.read_csv(target)
+    assert len(frame) == 20 and (frame["date"] == "2019-06-28").all()
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--set", "training.epochz=3"], "training.epochz: unknown key"),
+        (["--set", "model.params.hidden=3"], "has no parameter(s) ['hidden']"),
+        (["--set", "labels.kind=price"], "labels.kind: got 'price'"),
+        (["--set", "nonsense"], "--set expects dotted.key=value"),
+        (["--set", "validation.train_months=-1"], "validation.train_months"),
+        (["--data", "no/such/file.parquet"], "file not found"),
+    ],
+)
+def test_bad_configs_give_one_clear_message(tmp_path, args, expected):
+    result = runner.invoke(app, ["run", "ci", "--out", str(tmp_path / "x"), *args])
+    assert result.exit_code == 2, result.output
+    assert expected in result.output
+    assert "Traceback" not in result.output
+
+
+def test_unknown_config_name():
+    result = runner.invoke(app, ["run", "nosuchconfig"])
+    assert result.exit_code == 2
+    assert "packaged config" in result.output and "quickstart" in result.output
