@@ -34,8 +34,12 @@ class DataConfig(_Section):
     benchmark_source: str | None = Field(
         None, description="A separate file (or built-in name) whose close is the benchmark."
     )
-    start: str | None = Field(None, description="First date to keep (YYYY-MM-DD).")
-    end: str | None = Field(None, description="Last date to keep (YYYY-MM-DD).")
+    start: str | None = Field(
+        None,
+        description="Where the first fold starts (YYYY-MM-DD); earlier prices only warm up "
+        "the features.",
+    )
+    end: str | None = Field(None, description="Last date used (YYYY-MM-DD).")
 
 
 class FeatureConfig(_Section):

@@ -38,6 +38,7 @@ from alphaseq.features import compute_features, make_labels
 from alphaseq.forecaster import Forecaster
 from alphaseq.portfolio import default_top_k, momentum_scores, top_k_weights
 from alphaseq.training.checkpoint import library_versions
+from alphaseq.training.trainer import resolve_device
 from alphaseq.validation import FixedSplit, Fold, WalkForwardSplit
 
 STRATEGIES = ("model_topk", "equal_weight", "benchmark", "momentum")
@@ -88,19 +89,27 @@ def load_run_panel(config: ExperimentConfig, source: str | None = None) -> Panel
             .to_numpy(np.float64)
         )
         panel = panel._replace(benchmark=aligned, benchmark_name=name)
-    if data.start or data.end:
-        panel = panel.slice_dates(data.start, data.end)
-    if panel.n_dates == 0:
+    # Only the end is cut: history before data.start still warms up the features (a
+    # 252-day return needs a year of prices); the folds start at data.start.
+    if data.end:
+        panel = panel.slice_dates(None, data.end)
+    if panel.n_dates == 0 or (
+        data.start and panel.dates[-1] < np.datetime64(pd.Timestamp(data.start), "ns")
+    ):
         raise DataError(f"no date of {panel.name!r} falls in {data.start}..{data.end}")
     return panel
 
 
 def _splitter(config: ExperimentConfig):
     v = config.validation
+    start = config.data.start
     if v.scheme == "fixed":
         train, valid, test = v.fractions
-        return FixedSplit(train=train, valid=valid, test=test, embargo_days=v.embargo_days)
+        return FixedSplit(
+            train=train, valid=valid, test=test, embargo_days=v.embargo_days, start=start
+        )
     return WalkForwardSplit(
+        start=start,
         train_months=v.train_months,
         valid_months=v.valid_months,
         test_months=v.test_months,
@@ -187,6 +196,7 @@ def _run(config, run_dir, panel, on_fold, started) -> RunResult:
         vol_window=config.labels.vol_window,
     )
     folds = _splitter(config).split(panel.dates, labels.horizon)
+    device = str(resolve_device(config.training.device))
     logger.info("%d folds", len(folds))
 
     fold_records: list[dict[str, Any]] = []
@@ -194,7 +204,7 @@ def _run(config, run_dir, panel, on_fold, started) -> RunResult:
     for fold in folds:
         model = _fit_fold(config, panel, feature_set, fold, run_dir)
         test_dates = _dates(panel, fold.test.start, fold.test.end)
-        frame = model.predict(panel, test_dates, feature_set=feature_set)
+        frame = model.predict(panel, test_dates, feature_set=feature_set, device=device)
         frame["fold"] = fold.index
         frame["label"] = labels.values[
             _rows_of(panel, frame["date"]), _cols_of(panel, frame["ticker"]), 0
