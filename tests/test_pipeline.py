@@ -201,3 +201,25 @@ def test_unknown_config_name():
     result = runner.invoke(app, ["run", "nosuchconfig"])
     assert result.exit_code == 2
     assert "packaged config" in result.output and "quickstart" in result.output
+
+
+@pytest.mark.parametrize("name", ["quickstart", "ci", "us600"])
+def test_packaged_configs_are_valid(name):
+    values, _ = _config_values(name)
+    config = parse_config(values)
+    assert config.name == name
+    if name == "us600":
+        assert config.training.precision == "bf16" and config.model.params["hidden_size"] == 128
+
+
+def test_us600_panel_with_spy_benchmark(us600_path, spy_path):
+    config = parse_config(
+        apply_overrides(
+            _config_values("us600")[0],
+            [f"data.source={us600_path}", f"data.benchmark_source={spy_path}"],
+        )
+    )
+    panel = load_run_panel(config)
+    assert panel.n_tickers == 600 and panel.benchmark_name == "SPY"
+    # SPY starts 2005-02-25: NaN before, prices after
+    assert np.isnan(panel.benchmark[0]) and np.isfinite(panel.benchmark[-1])

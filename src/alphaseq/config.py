@@ -40,6 +40,9 @@ class DataConfig(_Section):
         "the features.",
     )
     end: str | None = Field(None, description="Last date used (YYYY-MM-DD).")
+    survivorship_bias: str | None = Field(
+        None, description="Say why results on this data carry survivorship bias, if they do."
+    )
 
 
 class FeatureConfig(_Section):

@@ -271,7 +271,8 @@ def _run(config, run_dir, panel, on_fold, started) -> RunResult:
             "last_date": _day(panel.dates[-1]),
             "fingerprint": panel.fingerprint(),
             "benchmark": panel.benchmark_name or config.data.benchmark,
-            "survivorship_bias": panel.meta.get("survivorship_bias"),
+            "survivorship_bias": config.data.survivorship_bias
+            or panel.meta.get("survivorship_bias"),
             "repairs": [r.detail for r in panel.repairs],
         },
         "run": {
