@@ -285,3 +285,31 @@ def test_weights_within_tolerance_and_short_weights_are_accepted():
     result = backtest(HAND_CLOSE, HAND_ROWS, targets, cost_bps=0.0)
     # Row 6 after the second trade: 1.2 * A's move - 0.2 * B's (flat) move.
     assert result.gross_returns[5] == pytest.approx(1.2 * (12.5 / 12 - 1), rel=1e-12)
+
+
+def test_policy_sees_drifted_weights_and_matches_fixed_targets():
+    rng = np.random.default_rng(3)
+    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, size=(60, 4)), axis=0))
+    rows = np.array([5, 25, 45])
+    targets = np.array([[0.5, 0.5, 0, 0], [0.25, 0.25, 0.25, 0.25], [0, 0, 0.5, 0.5]])
+    fixed = backtest(close, rows, targets, cost_bps=10)
+    seen = []
+
+    def policy(r, row, drifted):
+        seen.append((r, row, drifted))
+        return targets[r]
+
+    sequential = backtest(close, rows, policy, cost_bps=10)
+    np.testing.assert_array_equal(fixed.returns, sequential.returns)
+    np.testing.assert_array_equal(sequential.weights_after, targets)
+    assert [(r, row) for r, row, _ in seen] == [(0, 5), (1, 25), (2, 45)]
+    np.testing.assert_array_equal(seen[1][2], fixed.weights_before[1])
+    # drifted weights of the first holding: 0.5 each, moved by the two prices
+    growth = close[25, :2] / close[5, :2]
+    np.testing.assert_allclose(seen[1][2][:2], 0.5 * growth / (0.5 * growth).sum())
+
+
+def test_policy_targets_are_checked():
+    close = np.ones((10, 2))
+    with pytest.raises(ValueError, match="sum to"):
+        backtest(close, np.array([2]), lambda r, row, drifted: np.array([0.8, 0.8]))

@@ -22,6 +22,7 @@ rebalance row is an error (use :func:`tradable` when building targets).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -121,7 +122,9 @@ def _forward_filled(close: np.ndarray) -> np.ndarray:
     return np.where(last >= 0, filled, np.nan)
 
 
-def _check_inputs(close: np.ndarray, rows: np.ndarray, weights: np.ndarray, end_row: int) -> None:
+def _check_inputs(
+    close: np.ndarray, rows: np.ndarray, weights: np.ndarray | None, end_row: int
+) -> None:
     n_dates, n_tickers = close.shape
     if rows.ndim != 1 or len(rows) == 0:
         raise ValueError("rebalance_rows must be a non-empty 1-D array of row indices")
@@ -137,20 +140,6 @@ def _check_inputs(close: np.ndarray, rows: np.ndarray, weights: np.ndarray, end_
         raise ValueError(
             f"rebalance_rows must lie within 0..end_row={end_row}; got rows {rows[0]}..{rows[-1]}"
         )
-    if weights.shape != (len(rows), n_tickers):
-        raise ValueError(
-            f"target_weights has shape {weights.shape}, expected {(len(rows), n_tickers)} "
-            "(one row per rebalance, one column per ticker)"
-        )
-    if not np.isfinite(weights).all():
-        r, i = np.argwhere(~np.isfinite(weights))[0]
-        raise ValueError(f"target weight at row {rows[r]}, ticker column {i} is not finite")
-    sums = weights.sum(axis=1)
-    if (sums > 1.0 + WEIGHT_SUM_TOLERANCE).any():
-        r = int(np.flatnonzero(sums > 1.0 + WEIGHT_SUM_TOLERANCE)[0])
-        raise ValueError(
-            f"target weights at row {rows[r]} sum to {sums[r]:.12g} > 1 (no borrowing)"
-        )
     used = close[: end_row + 1]
     with np.errstate(invalid="ignore"):
         bad_price = np.isinf(used) | (used <= 0)
@@ -160,20 +149,48 @@ def _check_inputs(close: np.ndarray, rows: np.ndarray, weights: np.ndarray, end_
             f"close at row {t}, ticker column {i} is {used[t, i]}; prices must be positive "
             "(NaN marks a missing price)"
         )
-    blocked = (weights != 0) & ~np.isfinite(close[rows])
-    if blocked.any():
-        r, i = np.argwhere(blocked)[0]
+    if weights is not None:
+        if weights.shape != (len(rows), n_tickers):
+            raise ValueError(
+                f"target_weights has shape {weights.shape}, expected {(len(rows), n_tickers)} "
+                "(one row per rebalance, one column per ticker)"
+            )
+        for r in range(len(rows)):
+            _check_target(close, rows, r, weights[r])
+
+
+def _check_target(close: np.ndarray, rows: np.ndarray, r: int, weights: np.ndarray) -> None:
+    """One rebalance's targets: finite, no borrowing, only tickers with a price that day."""
+    if weights.shape != (close.shape[1],):
         raise ValueError(
-            f"target weight {weights[r, i]:.6g} on ticker column {i} at row {rows[r]}, "
+            f"target weights at row {rows[r]} have shape {weights.shape}, "
+            f"expected ({close.shape[1]},)"
+        )
+    if not np.isfinite(weights).all():
+        i = int(np.flatnonzero(~np.isfinite(weights))[0])
+        raise ValueError(f"target weight at row {rows[r]}, ticker column {i} is not finite")
+    total = weights.sum()
+    if total > 1.0 + WEIGHT_SUM_TOLERANCE:
+        raise ValueError(f"target weights at row {rows[r]} sum to {total:.12g} > 1 (no borrowing)")
+    blocked = (weights != 0) & ~np.isfinite(close[rows[r]])
+    if blocked.any():
+        i = int(np.flatnonzero(blocked)[0])
+        raise ValueError(
+            f"target weight {weights[i]:.6g} on ticker column {i} at row {rows[r]}, "
             "which has no price that day and cannot be traded (select tickers with "
             "alphaseq.backtest.tradable)"
         )
 
 
+#: ``policy(r, row, drifted) -> target weights``: decides rebalance ``r`` (at ``row``)
+#: from the weights the portfolio drifted to; it may read data up to ``row`` only.
+WeightPolicy = Callable[[int, int, np.ndarray], np.ndarray]
+
+
 def backtest(
     close: np.ndarray,
     rebalance_rows: np.ndarray,
-    target_weights: np.ndarray,
+    target_weights: np.ndarray | WeightPolicy,
     *,
     cost_bps: float = 10.0,
     end_row: int | None = None,
@@ -186,11 +203,12 @@ def backtest(
         Close prices (T, N), NaN where a ticker has no price.
     rebalance_rows : numpy.ndarray
         Strictly increasing row indices of the rebalances, (R,), all ``<= end_row``.
-    target_weights : numpy.ndarray
+    target_weights : numpy.ndarray or callable
         Weights as fractions of NAV wanted right after the trade at the close of each
         rebalance row, (R, N). Each row must sum to at most 1 (the rest is cash earning
         0); negative weights are handled arithmetically. A non-zero weight needs a
-        price on its rebalance row.
+        price on its rebalance row. Or a :data:`WeightPolicy` called at each rebalance
+        with the drifted weights, for rules that depend on what is held (turnover caps).
     cost_bps : float, default=10.0
         Cost per unit of notional traded, in basis points of NAV.
     end_row : int or None, default=None
@@ -222,9 +240,14 @@ def backtest(
     if rows.ndim == 1 and len(rows) and not np.issubdtype(rows.dtype, np.integer):
         raise ValueError(f"rebalance_rows must be integers, got dtype {rows.dtype}")
     rows = rows.astype(np.int64, copy=False)
-    weights = np.asarray(target_weights, dtype=np.float64)
+    policy = target_weights if callable(target_weights) else None
     end_row = close.shape[0] - 1 if end_row is None else int(end_row)
-    _check_inputs(close, rows, weights, end_row)
+    if policy is None:
+        weights = np.asarray(target_weights, dtype=np.float64)
+        _check_inputs(close, rows, weights, end_row)
+    else:
+        _check_inputs(close, rows, None, end_row)
+        weights = np.zeros((len(rows), close.shape[1]))
     if cost_bps < 0 or not np.isfinite(cost_bps):
         raise ValueError(f"cost_bps must be a finite number >= 0, got {cost_bps}")
 
@@ -242,6 +265,10 @@ def backtest(
     drifted = np.zeros(n_tickers)
     for r, a in enumerate(rows):
         before[r] = drifted
+        if policy is not None:
+            target = np.asarray(policy(r, int(a), drifted.copy()), dtype=np.float64)
+            _check_target(close, rows, r, target)
+            weights[r] = target
         turnover[r] = np.abs(weights[r] - drifted).sum()
         b = int(rows[r + 1]) if r + 1 < n_rebalances else end_row
         if b == a:
