@@ -223,3 +223,42 @@ def test_us600_panel_with_spy_benchmark(us600_path, spy_path):
     assert panel.n_tickers == 600 and panel.benchmark_name == "SPY"
     # SPY starts 2005-02-25: NaN before, prices after
     assert np.isnan(panel.benchmark[0]) and np.isfinite(panel.benchmark[-1])
+
+
+def test_timing_run_on_the_embedded_index(tmp_path):
+    result = runner.invoke(
+        app,
+        [
+            "run",
+            "timing_sp500",
+            "--out",
+            str(tmp_path / "timing"),
+            "--set",
+            "data.start=2014-01-01",
+            "--set",
+            "training.epochs=2",
+            "--set",
+            "validation.train_months=36",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((tmp_path / "timing" / "metrics.json").read_text())
+    assert set(metrics["strategies"]) == {"model_timing", "buy_and_hold"}
+    timing = metrics["strategies"]["model_timing"]
+    assert {"time_in_market", "win_rate", "n_trades", "sharpe"} <= set(timing)
+    assert 0 <= timing["time_in_market"] <= 1
+    assert metrics["strategies"]["buy_and_hold"]["time_in_market"] == 1.0
+    assert "buy_and_hold" in metrics["significance"]["model_timing"]["vs"]
+    assert metrics["forecast"]["n_predictions"] > 200
+    weights = pd.read_parquet(tmp_path / "timing" / "weights.parquet")
+    assert weights["weight"].between(0, 1).all()  # long/flat, cap 1
+
+
+def test_significance_block_in_cross_section_runs(ci_run):
+    significance = ci_run.metrics["significance"]
+    assert set(significance) == set(STRATEGIES)
+    vs = significance["model_topk"]["vs"]
+    assert set(vs) == {"equal_weight", "benchmark"}
+    assert 0 <= vs["equal_weight"]["p_value"] <= 1
+    assert significance["model_topk"]["n_trials"] == 1
+    assert significance["model_topk"]["dsr"] == pytest.approx(significance["model_topk"]["psr"])

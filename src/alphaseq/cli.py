@@ -259,10 +259,19 @@ def _print_strategies(metrics: dict[str, Any]) -> None:
     ]
     run = metrics.get("run", {})
     oos = run.get("out_of_sample", {})
+    if run.get("mode") == "timing":
+        columns += [
+            ("time_in_market", "in market", "{:.0%}"),
+            ("win_rate", "win rate", "{:.0%}"),
+            ("n_trades", "trades", "{:d}"),
+        ]
+        detail = "timing one instrument"
+    else:
+        detail = f"top-k = {run.get('top_k')}"
     table = Table(
         title=(
             f"Out of sample {oos.get('start')}..{oos.get('end')}, net of "
-            f"{run.get('cost_bps')} bps costs, top-k = {run.get('top_k')}"
+            f"{run.get('cost_bps')} bps costs, {detail}"
         ),
         title_justify="left",
     )
@@ -276,7 +285,14 @@ def _print_strategies(metrics: dict[str, Any]) -> None:
             cells.append("-" if value is None else fmt.format(value))
         table.add_row(name, *cells)
     console.print(table)
+    _print_significance(metrics.get("significance", {}))
     forecast = metrics.get("forecast", {})
+    if forecast.get("time_series_ic") is not None:
+        console.print(
+            f"forecast: time-series IC {forecast['time_series_ic']:.3f}, direction accuracy "
+            f"{forecast['direction_accuracy']:.1%} over {forecast['n_predictions']} dates",
+            highlight=False,
+        )
     if forecast.get("ic") is not None:
         console.print(
             f"forecast: IC {forecast['ic']:.3f}, rank IC {forecast['rank_ic']:.3f}, "
@@ -287,6 +303,34 @@ def _print_strategies(metrics: dict[str, Any]) -> None:
     bias = metrics.get("data", {}).get("survivorship_bias")
     if bias:
         console.print(f"[yellow]survivorship bias:[/] {bias}", highlight=False)
+
+
+def _print_significance(significance: dict[str, Any]) -> None:
+    if not significance:
+        return
+    baselines = sorted({b for s in significance.values() for b in s.get("vs", {})})
+    table = Table(
+        title="Significance: PSR = P(true Sharpe > 0), DSR = PSR deflated for the trials "
+        "run, p = Jobson-Korkie/Memmel test of the Sharpe difference",
+        title_justify="left",
+    )
+    table.add_column("strategy", style="bold", no_wrap=True, min_width=12)
+    for header in ("PSR", "DSR", "trials", *(f"p vs {b}" for b in baselines)):
+        table.add_column(header, justify="right")
+    for name, figures in significance.items():
+        cells = [
+            _fmt(figures.get("psr"), "{:.2f}"),
+            _fmt(figures.get("dsr"), "{:.2f}"),
+            str(figures.get("n_trials", "-")),
+        ]
+        for baseline in baselines:
+            cells.append(_fmt(figures.get("vs", {}).get(baseline, {}).get("p_value"), "{:.3f}"))
+        table.add_row(name, *cells)
+    console.print(table)
+
+
+def _fmt(value: Any, fmt: str) -> str:
+    return "-" if value is None else fmt.format(value)
 
 
 @app.command("predict")

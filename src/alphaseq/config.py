@@ -7,6 +7,7 @@ error names the dotted key, the bad value and what is allowed.
 
 from __future__ import annotations
 
+import datetime as _dt
 import inspect
 from pathlib import Path
 from typing import Any, Literal
@@ -43,6 +44,15 @@ class DataConfig(_Section):
     survivorship_bias: str | None = Field(
         None, description="Say why results on this data carry survivorship bias, if they do."
     )
+
+
+    @field_validator("start", "end", mode="before")
+    @classmethod
+    def _iso_date(cls, value: Any) -> Any:
+        # YAML reads an unquoted 2014-01-01 as a date object: accept it as written.
+        if isinstance(value, (_dt.date, _dt.datetime)):
+            return value.isoformat()[:10]
+        return value
 
 
 class FeatureConfig(_Section):
@@ -140,6 +150,18 @@ class ValidationConfig(_Section):
         return fractions
 
 
+class ConstructorConfig(_Section):
+    """One extra model strategy: how forecasts become weights (see alphaseq.portfolio)."""
+
+    name: str = Field(description="Strategy name in the outputs, e.g. 'tilt_hrp'.")
+    type: Literal["topk", "tilt", "mean_variance", "hrp", "equal_weight"]
+    weighting: Literal["equal", "forecast"] = "equal"
+    base: Literal["equal", "hrp"] = "equal"
+    strength: float = Field(1.0, ge=0)
+    risk_aversion: float = Field(1.0, gt=0)
+    lookback: int = Field(252, ge=20, description="Days of returns for risk models.")
+
+
 class PortfolioConfig(_Section):
     """How forecasts become positions, and what it costs."""
 
@@ -147,6 +169,13 @@ class PortfolioConfig(_Section):
         None, ge=1, description="Positions of the top-k strategies; default max(5, N // 10)."
     )
     cost_bps: float = Field(10.0, ge=0, description="Cost per unit of notional traded.")
+    max_weight: float | None = Field(None, gt=0, le=1)
+    max_turnover: float | None = Field(
+        0.2, gt=0, description="Cap on sum |w_new - w_drifted| per rebalance (constructors)."
+    )
+    fully_invested: bool = True
+    constructors: list[ConstructorConfig] = Field(default_factory=list)
+    hrp_baseline: bool = Field(False, description="Add HRP (no forecasts) as a baseline.")
     rebalance: Literal["monthly"] = "monthly"
     momentum_lookback: int = Field(252, ge=2, description="12-1 momentum: days back ...")
     momentum_skip: int = Field(21, ge=0, description="... and the most recent days skipped.")
@@ -158,10 +187,23 @@ class PortfolioConfig(_Section):
         return self
 
 
+class TimingConfig(_Section):
+    """Single-instrument timing: long/flat or long/short from the model's signal."""
+
+    ticker: str | None = Field(None, description="Instrument; default: the panel's only one.")
+    mode: Literal["long_flat", "long_short"] = "long_flat"
+    cap: float = Field(1.0, gt=0, le=1, description="Largest absolute position (no borrowing).")
+    threshold: float = Field(0.0, ge=0, description="Stay flat when |signal| <= threshold.")
+
+
 class ExperimentConfig(_Section):
     """A whole experiment."""
 
     name: str = "experiment"
+    mode: Literal["cross_section", "timing"] = Field(
+        "cross_section",
+        description="cross_section: portfolios over the universe; timing: one instrument.",
+    )
     data: DataConfig = Field(default_factory=DataConfig)
     features: FeatureConfig = Field(default_factory=FeatureConfig)
     labels: LabelConfig = Field(default_factory=LabelConfig)
@@ -170,6 +212,7 @@ class ExperimentConfig(_Section):
     training: TrainerConfig = Field(default_factory=TrainerConfig)
     validation: ValidationConfig = Field(default_factory=ValidationConfig)
     portfolio: PortfolioConfig = Field(default_factory=PortfolioConfig)
+    timing: TimingConfig = Field(default_factory=TimingConfig)
 
 
 def parse_config(values: dict[str, Any], *, source: str = "config") -> ExperimentConfig:

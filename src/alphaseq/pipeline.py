@@ -30,6 +30,7 @@ from alphaseq.backtest import (
     forecast_metrics,
     month_end_rows,
     performance_metrics,
+    significance_report,
 )
 from alphaseq.config import ExperimentConfig
 from alphaseq.data import Panel, load_panel
@@ -37,6 +38,7 @@ from alphaseq.errors import ConfigError, DataError
 from alphaseq.features import compute_features, make_labels
 from alphaseq.forecaster import Forecaster
 from alphaseq.portfolio import default_top_k, momentum_scores, top_k_weights
+from alphaseq.portfolio.timing import timing_backtest, timing_positions
 from alphaseq.training.checkpoint import library_versions
 from alphaseq.training.trainer import resolve_device
 from alphaseq.validation import FixedSplit, Fold, WalkForwardSplit
@@ -180,10 +182,12 @@ def run(
 
 
 def _run(config, run_dir, panel, on_fold, started) -> RunResult:
+    panel = panel if panel is not None else load_run_panel(config)
+    if config.mode == "timing":
+        panel, config = _timing_setup(config, panel)
     (run_dir / "config.yaml").write_text(
         yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
     )
-    panel = panel if panel is not None else load_run_panel(config)
     logger.info("data: %r", panel)
     feature_set = compute_features(
         panel, config.features.names, cross_section=config.features.cross_section
@@ -222,7 +226,11 @@ def _run(config, run_dir, panel, on_fold, started) -> RunResult:
             }
             if model.best_epoch_ >= 0
             else {},
-            "test": _safe_forecast_metrics(frame),
+            "test": (
+                _time_series_forecast_metrics(frame)
+                if config.mode == "timing"
+                else _safe_forecast_metrics(frame)
+            ),
             "checkpoint": f"checkpoints/fold_{fold.index:02d}.ckpt",
         }
         fold_records.append(record)
@@ -238,7 +246,12 @@ def _run(config, run_dir, panel, on_fold, started) -> RunResult:
 
     predictions_frame = pd.concat(predictions, ignore_index=True)
     predictions_frame = predictions_frame[["date", "ticker", "fold", "prediction", "label"]]
-    strategies = _strategies(config, panel, folds, predictions_frame)
+    if config.mode == "timing":
+        strategies = _timing_strategies(config, panel, predictions_frame)
+        baselines = ("buy_and_hold",)
+    else:
+        strategies = _strategies(config, panel, folds, predictions_frame)
+        baselines = ("equal_weight", "benchmark")
 
     returns_frame = pd.concat(
         [
@@ -252,15 +265,25 @@ def _run(config, run_dir, panel, on_fold, started) -> RunResult:
         ignore_index=True,
     )[["date", "ticker", "strategy", "weight"]]
 
-    benchmark_returns = strategies.get("benchmark", {}).get("returns")
+    reference = strategies.get("benchmark", strategies.get("buy_and_hold", {})).get("returns")
+    tried = 1  # the tuning issue records how many configurations were tried
+    strategy_metrics = {
+        name: s.get("metrics")
+        or performance_metrics(s["returns"], benchmark=reference, turnover=s.get("turnover"))
+        for name, s in strategies.items()
+    }
     metrics = {
-        "strategies": {
-            name: performance_metrics(
-                s["returns"], benchmark=benchmark_returns, turnover=s.get("turnover")
-            )
-            for name, s in strategies.items()
-        },
-        "forecast": _safe_forecast_metrics(predictions_frame),
+        "strategies": strategy_metrics,
+        "significance": significance_report(
+            {name: s["returns"] for name, s in strategies.items()},
+            {name: strategies[name]["returns"] for name in baselines if name in strategies},
+            n_trials=tried,
+        ),
+        "forecast": (
+            _time_series_forecast_metrics(predictions_frame)
+            if config.mode == "timing"
+            else _safe_forecast_metrics(predictions_frame)
+        ),
         "folds": [{k: v for k, v in r.items() if k not in ("history",)} for r in fold_records],
         "data": {
             "name": panel.name,
@@ -283,8 +306,9 @@ def _run(config, run_dir, panel, on_fold, started) -> RunResult:
                 "start": _day(panel.dates[folds[0].test.start]),
                 "end": _day(panel.dates[folds[-1].test.end]),
             },
-            "configurations_tried": 1,
-            "top_k": strategies["model_topk"]["k"],
+            "configurations_tried": tried,
+            "mode": config.mode,
+            "top_k": strategies.get("model_topk", {}).get("k"),
             "cost_bps": config.portfolio.cost_bps,
             "versions": library_versions(),
         },
@@ -298,6 +322,29 @@ def _run(config, run_dir, panel, on_fold, started) -> RunResult:
     return RunResult(
         run_dir, metrics, predictions_frame, weights_frame, returns_frame, fold_records
     )
+
+
+def _timing_setup(config: ExperimentConfig, panel: Panel) -> tuple[Panel, ExperimentConfig]:
+    """Timing trains on the one instrument's own history and monitors the loss (no
+    cross-section to rank, so no IC)."""
+    ticker = config.timing.ticker
+    if ticker is None:
+        if panel.n_tickers != 1:
+            raise ConfigError(
+                f"timing needs one instrument; {panel.name!r} has {panel.n_tickers} tickers: "
+                f"set timing.ticker"
+            )
+    else:
+        if ticker not in set(panel.tickers):
+            raise ConfigError(f"timing.ticker {ticker!r} is not in {panel.name!r}")
+        panel = panel.select_tickers([ticker])
+    if config.features.cross_section is not None:
+        raise ConfigError("features.cross_section makes no sense for one instrument: set null")
+    if config.training.monitor != "loss":
+        logger.info("timing: monitoring the validation loss (IC needs a cross-section)")
+        training = config.training.model_copy(update={"monitor": "loss"})
+        config = config.model_copy(update={"training": training})
+    return panel, config
 
 
 def _fit_fold(config, panel, feature_set, fold: Fold, run_dir: Path) -> Forecaster:
@@ -382,6 +429,60 @@ def _strategies(config, panel: Panel, folds, predictions: pd.DataFrame) -> dict[
     else:
         logger.warning("no benchmark: the data has no index and data.benchmark is not set")
     return {name: out[name] for name in STRATEGIES if name in out}
+
+
+def _timing_strategies(config, panel: Panel, predictions: pd.DataFrame) -> dict[str, dict]:
+    """The model's long/flat (or long/short) timing of one instrument against buy-and-hold."""
+    ticker = predictions["ticker"].iloc[0]
+    signal = predictions.set_index("date")["prediction"].sort_index()
+    kind = "classification" if config.labels.kind in ("direction", "three_class") else "regression"
+    if config.labels.kind == "direction":
+        signal = 2.0 * signal - 1.0  # P(up) -> P(up) - P(down)
+    positions = pd.Series(
+        timing_positions(
+            signal.to_numpy(),
+            mode=config.timing.mode,
+            kind=kind,
+            cap=config.timing.cap,
+            threshold=config.timing.threshold,
+        ),
+        index=signal.index,
+    )
+    column = panel.tickers.tolist().index(ticker)
+    prices = pd.Series(
+        panel.close[:, column].astype(np.float64), index=pd.DatetimeIndex(panel.dates)
+    ).reindex(signal.index)
+    result = timing_backtest(prices, positions, cost_bps=config.portfolio.cost_bps)
+    weights = pd.DataFrame(
+        {"date": positions.index, "ticker": ticker, "weight": positions.to_numpy()}
+    )
+    return {
+        "model_timing": {
+            "returns": result["returns"],
+            "metrics": result["metrics"],
+            "weights": weights,
+        },
+        "buy_and_hold": {
+            "returns": result["buy_and_hold"]["returns"],
+            "metrics": result["buy_and_hold"]["metrics"],
+        },
+    }
+
+
+def _time_series_forecast_metrics(frame: pd.DataFrame) -> dict[str, Any]:
+    """One instrument: correlation over time instead of across tickers."""
+    known = frame.dropna(subset=["label"])
+    if len(known) < 3:
+        return {"n_predictions": len(known)}
+    pred, label = known["prediction"], known["label"]
+    moved = label != 0
+    return {
+        "time_series_ic": float(pred.corr(label)),
+        "time_series_rank_ic": float(pred.rank().corr(label.rank())),
+        "mse": float(((pred - label) ** 2).mean()),
+        "direction_accuracy": float((np.sign(pred[moved]) == np.sign(label[moved])).mean()),
+        "n_predictions": len(known),
+    }
 
 
 def _benchmark_prices(config, panel: Panel) -> np.ndarray | None:

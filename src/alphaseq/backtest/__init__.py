@@ -14,16 +14,26 @@ from alphaseq.backtest.metrics import (
     per_date_ic,
     performance_metrics,
 )
+from alphaseq.backtest.significance import (
+    deflated_sharpe_ratio,
+    probabilistic_sharpe_ratio,
+    sharpe_difference_test,
+    significance_report,
+)
 
 __all__ = [
     "PERFORMANCE_KEYS",
     "BacktestResult",
     "backtest",
     "buy_and_hold",
+    "deflated_sharpe_ratio",
     "equal_weight_targets",
     "forecast_metrics",
     "month_end_rows",
     "per_date_ic",
     "performance_metrics",
+    "probabilistic_sharpe_ratio",
+    "sharpe_difference_test",
+    "significance_report",
     "tradable",
 ]

@@ -1,5 +1,7 @@
 """Built-in data sets that need no download.
 
+``sp500_index``: the S&P 500 index alone (one instrument, for timing strategies).
+
 ``sp500``: daily adjusted close prices of 20 S&P 500 stocks from 1990-01-02 to
 2022-12-28 with the S&P 500 index as benchmark, as shipped inside the ``skfolio``
 package (:func:`skfolio.datasets.load_sp500_dataset`). Close prices only: features
@@ -42,14 +44,36 @@ def _load_sp500() -> Panel:
     )
 
 
+def _load_sp500_index() -> Panel:
+    from skfolio.datasets import load_sp500_index
+
+    from alphaseq.data.loaders import _panel_from_frame
+
+    index = load_sp500_index()
+    panel = _panel_from_frame(
+        index, "built-in data set 'sp500_index'", ticker=None, name="sp500_index"
+    )
+    return panel._replace(
+        meta=panel.meta
+        | {
+            "source": "skfolio.datasets.load_sp500_index (bundled with skfolio)",
+            "adjusted": False,
+        }
+    )
+
+
 #: Name -> loader of every built-in data set.
-DATASETS: dict[str, Callable[[], Panel]] = {"sp500": _load_sp500}
+DATASETS: dict[str, Callable[[], Panel]] = {
+    "sp500": _load_sp500,
+    "sp500_index": _load_sp500_index,
+}
 #: Name -> one-line description, for ``alphaseq data list``.
 DESCRIPTIONS: dict[str, str] = {
     "sp500": (
         "20 S&P 500 stocks, adjusted close, 1990-2022, S&P 500 index as benchmark "
         "(bundled with skfolio; survivorship bias)"
-    )
+    ),
+    "sp500_index": "the S&P 500 index alone, daily 1990-2022 (price index, no dividends)",
 }
 
 
