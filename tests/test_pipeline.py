@@ -262,3 +262,26 @@ def test_significance_block_in_cross_section_runs(ci_run):
     assert 0 <= vs["equal_weight"]["p_value"] <= 1
     assert significance["model_topk"]["n_trials"] == 1
     assert significance["model_topk"]["dsr"] == pytest.approx(significance["model_topk"]["psr"])
+
+
+def test_constructed_strategies_hold_their_constraints(tmp_path):
+    config = ci_config(
+        "portfolio.max_weight=0.3",
+        "portfolio.hrp_baseline=true",
+        "portfolio.constructors=[{name: fw, type: topk, weighting: forecast},"
+        " {name: tilt, type: tilt, base: hrp}, {name: mv, type: mean_variance}]",
+    )
+    result = run(config, tmp_path / "constructed")
+    names = set(result.metrics["strategies"])
+    assert {"fw", "tilt", "mv", "hrp"} <= names
+    construction = result.metrics["construction"]
+    for name in ("fw", "tilt", "mv"):
+        assert construction[name]["violations"] == 0  # run() raises on any violation
+        assert construction[name]["constraints"]["max_turnover"] == 0.2
+        assert construction[name]["rebalances_checked"] > 30
+        # the cap binds; trims of positions that drifted above max_weight are exempt
+        assert result.metrics["strategies"][name]["turnover"] <= 0.21
+    assert construction["hrp"]["constraints"]["max_turnover"] is None  # a plain baseline
+    weights = result.weights[result.weights["strategy"].isin(["fw", "tilt", "mv"])]
+    assert weights["weight"].max() <= 0.3 + 1e-9
+    assert "mv" in result.metrics["significance"]

@@ -45,7 +45,6 @@ class DataConfig(_Section):
         None, description="Say why results on this data carry survivorship bias, if they do."
     )
 
-
     @field_validator("start", "end", mode="before")
     @classmethod
     def _iso_date(cls, value: Any) -> Any:

@@ -32,12 +32,23 @@ from alphaseq.backtest import (
     performance_metrics,
     significance_report,
 )
-from alphaseq.config import ExperimentConfig
+from alphaseq.config import ConstructorConfig, ExperimentConfig
 from alphaseq.data import Panel, load_panel
 from alphaseq.errors import ConfigError, DataError
 from alphaseq.features import compute_features, make_labels
 from alphaseq.forecaster import Forecaster
-from alphaseq.portfolio import default_top_k, momentum_scores, top_k_weights
+from alphaseq.portfolio import (
+    HRP,
+    EqualWeight,
+    MeanVariance,
+    PortfolioConstraints,
+    Tilt,
+    TopK,
+    default_top_k,
+    make_policy,
+    momentum_scores,
+    top_k_weights,
+)
 from alphaseq.portfolio.timing import timing_backtest, timing_positions
 from alphaseq.training.checkpoint import library_versions
 from alphaseq.training.trainer import resolve_device
@@ -250,7 +261,7 @@ def _run(config, run_dir, panel, on_fold, started) -> RunResult:
         strategies = _timing_strategies(config, panel, predictions_frame)
         baselines = ("buy_and_hold",)
     else:
-        strategies = _strategies(config, panel, folds, predictions_frame)
+        strategies = _strategies(config, panel, folds, predictions_frame, labels.horizon)
         baselines = ("equal_weight", "benchmark")
 
     returns_frame = pd.concat(
@@ -279,6 +290,9 @@ def _run(config, run_dir, panel, on_fold, started) -> RunResult:
             {name: strategies[name]["returns"] for name in baselines if name in strategies},
             n_trials=tried,
         ),
+        "construction": {
+            name: s["construction"] for name, s in strategies.items() if "construction" in s
+        },
         "forecast": (
             _time_series_forecast_metrics(predictions_frame)
             if config.mode == "timing"
@@ -368,7 +382,9 @@ def _fit_fold(config, panel, feature_set, fold: Fold, run_dir: Path) -> Forecast
     return model
 
 
-def _strategies(config, panel: Panel, folds, predictions: pd.DataFrame) -> dict[str, dict]:
+def _strategies(
+    config, panel: Panel, folds, predictions: pd.DataFrame, horizon: int
+) -> dict[str, dict]:
     """Weights and backtests of the model's top-k and the baselines over the test record."""
     first, last = folds[0].test.start, folds[-1].test.end
     rows = month_end_rows(panel.dates, start_row=first, end_row=last)
@@ -420,6 +436,11 @@ def _strategies(config, panel: Panel, folds, predictions: pd.DataFrame) -> dict[
             ),
             "k": k,
         }
+    extra = [*config.portfolio.constructors]
+    if config.portfolio.hrp_baseline:
+        extra.append(ConstructorConfig(name="hrp", type="hrp"))
+    for spec in extra:
+        out[spec.name] = _constructed(config, spec, panel, rows, last, scores, k, horizon)
     bench_prices = _benchmark_prices(config, panel)
     if bench_prices is not None:
         index = out["model_topk"]["returns"].index
@@ -428,7 +449,78 @@ def _strategies(config, panel: Panel, folds, predictions: pd.DataFrame) -> dict[
         out["benchmark"] = {"returns": returns, "turnover": 0.0}
     else:
         logger.warning("no benchmark: the data has no index and data.benchmark is not set")
-    return {name: out[name] for name in STRATEGIES if name in out}
+    order = [*STRATEGIES, *(spec.name for spec in extra)]
+    return {name: out[name] for name in order if name in out}
+
+
+def _constructed(config, spec, panel: Panel, rows, last, scores, k, horizon) -> dict[str, Any]:
+    """Backtest one configured constructor under the portfolio constraints, sequentially
+    (each rebalance sees the weights the previous one drifted to)."""
+    p = config.portfolio
+    close = panel.close.astype(np.float64)
+    baseline = spec.type == "hrp" and spec.name == "hrp" and p.hrp_baseline
+    constraints = PortfolioConstraints(
+        top_k=k if spec.type == "topk" else None,
+        max_weight=p.max_weight,
+        max_turnover=None if baseline else p.max_turnover,
+        fully_invested=p.fully_invested,
+    )
+    common = {"constraints": constraints, "name": spec.name}
+    if spec.type == "topk":
+        constructor = TopK(k, weighting=spec.weighting, **common)
+    elif spec.type == "tilt":
+        constructor = Tilt(base=spec.base, strength=spec.strength, lookback=spec.lookback, **common)
+    elif spec.type == "mean_variance":
+        constructor = MeanVariance(
+            risk_aversion=spec.risk_aversion,
+            lookback=spec.lookback,
+            cost_bps=p.cost_bps,
+            horizon=horizon,
+            **common,
+        )
+    elif spec.type == "hrp":
+        constructor = HRP(lookback=spec.lookback, **common)
+    else:
+        constructor = EqualWeight(**common)
+    policy = make_policy(constructor, close, scores, history_days=spec.lookback)
+    result = backtest(close, rows, policy, cost_bps=p.cost_bps, end_row=last)
+    tradable_rows = np.isfinite(close[rows])
+    violations = [
+        f"{_day(panel.dates[row])}: {message}"
+        for r, row in enumerate(rows)
+        for message in constraints.check(
+            result.weights_after[r], result.weights_before[r], tradable_rows[r]
+        )
+    ]
+    if violations:  # constructors project onto the constraints: a violation is a bug
+        raise RuntimeError(f"strategy {spec.name!r} broke its constraints: {violations[:3]}")
+    weights = result.weights_after
+    held = np.nonzero(weights)
+    return {
+        "returns": pd.Series(
+            result.returns, index=pd.DatetimeIndex(panel.dates[result.rows]), name=spec.name
+        ),
+        "turnover": (None if not np.isfinite(result.average_turnover) else result.average_turnover),
+        "weights": pd.DataFrame(
+            {
+                "date": panel.dates[rows][held[0]],
+                "ticker": panel.tickers[held[1]],
+                "weight": weights[held],
+            }
+        ),
+        "construction": {
+            "type": spec.type,
+            "fallbacks": policy.constructor.n_failures,
+            "constraints": {
+                "top_k": constraints.top_k,
+                "max_weight": constraints.max_weight,
+                "max_turnover": constraints.max_turnover,
+                "fully_invested": constraints.fully_invested,
+            },
+            "rebalances_checked": len(rows),
+            "violations": 0,
+        },
+    }
 
 
 def _timing_strategies(config, panel: Panel, predictions: pd.DataFrame) -> dict[str, dict]:
