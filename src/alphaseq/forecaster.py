@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,72 @@ from alphaseq.training.trainer import (
 from alphaseq.windows import WindowDataset, valid_samples
 
 _CLASS_LABELS = {"direction": 2, "three_class": 3}
+TASKS = ("regression", "trend", "classification")
+
+
+@dataclass(frozen=True, eq=False)
+class TaskLabels:
+    """The label columns a task trains on: regression columns first, then class columns.
+
+    Attributes
+    ----------
+    values : numpy.ndarray
+        (T, N, H_reg + H_cls) labels (class codes as floats), NaN where unknown.
+    regression_names, class_names : tuple of str
+        Column names of each part.
+    n_classes : int
+        Classes per classification column (0 without classification).
+    horizon : int
+        The furthest any column looks ahead (what purging must cover).
+    """
+
+    values: np.ndarray
+    regression_names: tuple[str, ...]
+    class_names: tuple[str, ...]
+    n_classes: int
+    horizon: int
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Every column name, regression first."""
+        return (*self.regression_names, *self.class_names)
+
+
+def task_labels(
+    panel: Panel,
+    task: str = "regression",
+    label: str = "forward_return",
+    horizons: Sequence[int] = (21,),
+    *,
+    flat_band: float = 0.01,
+    vol_window: int = 63,
+) -> TaskLabels:
+    """Labels of a forecasting task.
+
+    ``regression``: ``label`` (forward_return or trend) per horizon. ``trend``: a bounded
+    trend score and an up/down direction per horizon (multi-task: one model, two heads
+    per horizon). ``classification``: ``label`` (direction, or three_class UP/DOWN/FLAT
+    with ``flat_band``) per horizon.
+    """
+    if task not in TASKS:
+        raise ConfigError(f"unknown task {task!r}; allowed: {list(TASKS)}")
+    if task == "regression":
+        if label not in ("forward_return", "trend"):
+            raise ConfigError(
+                f"task 'regression' predicts forward_return or trend, not {label!r} "
+                f"(use task 'classification' for direction or three_class)"
+            )
+        made = make_labels(panel, label, horizons, vol_window=vol_window)
+        return TaskLabels(made.values, made.names, (), 0, made.horizon)
+    if task == "trend":
+        score = make_labels(panel, "trend", horizons, vol_window=vol_window)
+        direction = make_labels(panel, "direction", horizons)
+        values = np.concatenate([score.values, direction.values], axis=-1)
+        return TaskLabels(values, score.names, direction.names, 2, score.horizon)
+    if label not in _CLASS_LABELS:
+        raise ConfigError(f"task 'classification' predicts direction or three_class, not {label!r}")
+    made = make_labels(panel, label, horizons, flat_band=flat_band)
+    return TaskLabels(made.values, (), made.names, _CLASS_LABELS[label], made.horizon)
 
 
 class Forecaster:
@@ -59,6 +126,17 @@ class Forecaster:
         Label horizons in trading days.
     flat_band : float
         FLAT band of the ``three_class`` label.
+    task : {"regression", "trend", "classification"}, optional
+        What the model learns (see :func:`task_labels`): regression of ``label``; trend
+        scores with direction classifiers per horizon (multi-task); or classes of
+        ``label`` (direction, three_class). Default: classification for a class label,
+        else regression.
+    class_weights : {None, "balanced"}
+        Weight classes by inverse frequency in the training samples (imbalance).
+    signal_horizon : int, optional
+        The horizon whose output becomes ``prediction`` (default: the longest).
+    vol_window : int
+        Volatility window of the trend score.
     lookback : int, default 60
         Window length in trading days.
     stride : int, default 1
@@ -94,6 +172,10 @@ class Forecaster:
         label: str = "forward_return",
         horizons: Sequence[int] = (21,),
         flat_band: float = 0.01,
+        task: str | None = None,
+        class_weights: str | None = None,
+        signal_horizon: int | None = None,
+        vol_window: int = 63,
         lookback: int = 60,
         stride: int = 1,
         valid_fraction: float = 0.2,
@@ -108,6 +190,10 @@ class Forecaster:
         self.label = label
         self.horizons = horizons
         self.flat_band = flat_band
+        self.task = task
+        self.class_weights = class_weights
+        self.signal_horizon = signal_horizon
+        self.vol_window = vol_window
         self.lookback = lookback
         self.stride = stride
         self.valid_fraction = valid_fraction
@@ -129,19 +215,28 @@ class Forecaster:
             "label": self.label,
             "horizons": [int(h) for h in self.horizons],
             "flat_band": self.flat_band,
+            "task": self.task,
+            "class_weights": self.class_weights,
+            "signal_horizon": self.signal_horizon,
+            "vol_window": self.vol_window,
             "lookback": self.lookback,
             "stride": self.stride,
             "valid_fraction": self.valid_fraction,
             "trainer": trainer,
         }
 
+    def _task(self) -> str:
+        if self.task is not None:
+            return self.task
+        return "classification" if self.label in _CLASS_LABELS else "regression"
+
     def _trainer_config(self) -> TrainerConfig:
         if isinstance(self.trainer, TrainerConfig):
             config = self.trainer
         else:
             values = dict(self.trainer or {})
-            if self.label in _CLASS_LABELS and "loss" not in values:
-                values["loss"] = "direction_ce"
+            if "loss" not in values and self._task() != "regression":
+                values["loss"] = "multi_task" if self._task() == "trend" else "direction_ce"
             config = TrainerConfig(**values)
         return config
 
@@ -205,13 +300,15 @@ class Forecaster:
             cross-section setting), to share one computation across folds.
         """
         config = self._trainer_config()
-        if self.label not in ("forward_return", "trend", *_CLASS_LABELS):
-            raise ConfigError(
-                f"unknown label {self.label!r}; allowed: forward_return, trend, direction, "
-                f"three_class"
-            )
+        labels = task_labels(
+            panel,
+            self._task(),
+            self.label,
+            self.horizons,
+            flat_band=self.flat_band,
+            vol_window=self.vol_window,
+        )
         values, names = self._features(panel, self.features, feature_set)
-        labels = make_labels(panel, self.label, self.horizons, flat_band=self.flat_band)
         horizon = labels.horizon
 
         if train is None:
@@ -246,12 +343,28 @@ class Forecaster:
         train_samples = samples(train_rows, self.stride)
         label_values = labels.values
         label_scale = None
-        if self.label not in _CLASS_LABELS and len(train_samples):
+        n_reg = len(labels.regression_names)
+        if n_reg and len(train_samples):
             # Returns are ~1e-2: unit-scale targets keep gradients and learning rates sane.
-            # The scale comes from training samples only and is undone in predict().
-            spread = np.nanstd(labels.values[train_samples.t, train_samples.i], axis=0)
+            # The scale comes from training samples only and is undone in predict();
+            # class columns hold codes and are left alone.
+            train_labels = labels.values[train_samples.t, train_samples.i, :n_reg]
+            spread = np.nanstd(train_labels, axis=0)
             label_scale = np.where(spread > 0, spread, 1.0).astype(np.float32)
-            label_values = labels.values / label_scale
+            label_values = labels.values.copy()
+            label_values[..., :n_reg] /= label_scale
+        if self.class_weights not in (None, "balanced"):
+            raise ConfigError(
+                f"class_weights must be null or 'balanced', got {self.class_weights!r}"
+            )
+        if self.class_weights == "balanced" and labels.class_names and len(train_samples):
+            codes = labels.values[train_samples.t, train_samples.i, n_reg]
+            codes = codes[np.isfinite(codes)].astype(np.int64)
+            counts = np.bincount(codes, minlength=labels.n_classes).astype(np.float64)
+            # sklearn's "balanced": n / (C * count); an absent class keeps weight 1
+            balanced = np.where(counts > 0, len(codes) / (labels.n_classes * counts), 1.0)
+            params = dict(config.loss_params) | {"class_weight": balanced.tolist()}
+            config = config.model_copy(update={"loss_params": params})
         if len(train_samples) == 0:
             raise DataError(
                 f"no training sample: the training range {self._day(panel, train_rows[0])}.."
@@ -265,6 +378,7 @@ class Forecaster:
                 "forecaster": self.get_params(),
                 "feature_names": names,
                 "label_names": list(labels.names),
+                "task": self._task(),
                 "scaler": None if scaler is None else scaler.state_dict(),
                 "data_fingerprint": panel.fingerprint(),
             },
@@ -275,16 +389,15 @@ class Forecaster:
         if valid_rows is not None:
             valid_data = WindowDataset(values, samples(valid_rows, 1), label_values, device=device)
 
-        n_classes = _CLASS_LABELS.get(self.label)
         model_params = dict(self.model_params or {})
         torch.manual_seed(config.seed)  # the initial weights are part of the result
         model = build_model(
             self.model,
             len(names),
             **model_params,
-            n_regression=0 if n_classes else len(labels.names),
-            n_classification=len(labels.names) if n_classes else 0,
-            n_classes=n_classes or 3,
+            n_regression=n_reg,
+            n_classification=len(labels.class_names),
+            n_classes=labels.n_classes or 3,
         )
         result: TrainingResult = trainer.fit(model, train_data, valid_data, resume=resume)
         # The same figures on the training samples: the gap to validation shows overfitting.
@@ -296,6 +409,8 @@ class Forecaster:
         self.scaler_ = scaler
         self.feature_names_ = names
         self.label_names_ = list(labels.names)
+        self.regression_names_ = list(labels.regression_names)
+        self.class_names_ = list(labels.class_names)
         self.label_scale_ = None if label_scale is None else label_scale.tolist()
         self.history_ = result.history
         self.best_epoch_ = result.best_epoch
@@ -378,17 +493,40 @@ class Forecaster:
                 "prediction": prediction_score(output).cpu().numpy(),
             }
         )
+        regression_names, class_names = self._head_names()
         if output.regression is not None:
-            scale = self.label_scale_ or [1.0] * len(self.label_names_)
-            for k, name in enumerate(self.label_names_):
+            scale = self.label_scale_ or [1.0] * len(regression_names)
+            for k, name in enumerate(regression_names):
                 frame[name] = output.regression[:, k].float().cpu().numpy() * scale[k]
-            frame["prediction"] = frame[self.label_names_[0]]  # in the label's own units
         if output.logits is not None:
             probs = torch.softmax(output.logits.float(), dim=-1).cpu().numpy()
-            for k, name in enumerate(self.label_names_):
+            for k, name in enumerate(class_names):
                 for c in range(probs.shape[-1]):
                     frame[f"{name}_p{c}"] = probs[:, k, c]
+        frame["prediction"] = self._signal(frame, regression_names, class_names)
         return frame
+
+    def _head_names(self) -> tuple[list[str], list[str]]:
+        # Checkpoints from before tasks existed hold regression or class names only.
+        if hasattr(self, "regression_names_"):
+            return self.regression_names_, self.class_names_
+        if self.label in _CLASS_LABELS:
+            return [], list(self.label_names_)
+        return list(self.label_names_), []
+
+    def _signal(self, frame: pd.DataFrame, regression: list[str], classes: list[str]):
+        """The ranking score: the signal horizon's regression output (in the label's own
+        units), or for a classifier P(up) - P(down)."""
+        horizons = [int(h) for h in self.horizons]
+        wanted = self.signal_horizon or max(horizons)
+        if wanted not in horizons:
+            raise ConfigError(f"signal_horizon {wanted} is not one of the horizons {horizons}")
+        k = horizons.index(wanted)
+        if regression:
+            return frame[regression[k]]
+        name = classes[k]
+        last = max(int(c.rsplit("_p", 1)[1]) for c in frame.columns if c.startswith(f"{name}_p"))
+        return frame[f"{name}_p{last}"] - frame[f"{name}_p0"]
 
     # ----------------------------------------------------------- save/load
     def save(self, path: str | Path, metadata: dict[str, Any] | None = None) -> str:
@@ -408,6 +546,8 @@ class Forecaster:
                 "model_state": {k: v.cpu() for k, v in self.model_.state_dict().items()},
                 "feature_names": list(self.feature_names_),
                 "label_names": list(self.label_names_),
+                "regression_names": list(self._head_names()[0]),
+                "class_names": list(self._head_names()[1]),
                 "label_scale": self.label_scale_,
                 "scaler": None if self.scaler_ is None else json.dumps(self.scaler_.state_dict()),
                 "data_fingerprint": self.data_fingerprint_,
@@ -449,6 +589,9 @@ class Forecaster:
             None if scaler is None else FeatureScaler.from_state_dict(json.loads(scaler))
         )
         forecaster.label_names_ = list(state["label_names"])
+        if "regression_names" in state:
+            forecaster.regression_names_ = list(state["regression_names"])
+            forecaster.class_names_ = list(state["class_names"])
         forecaster.label_scale_ = state.get("label_scale")
         forecaster.data_fingerprint_ = state["data_fingerprint"]
         forecaster.history_ = list(state["history"])

@@ -468,15 +468,13 @@ def predict_outputs(
 
 def prediction_score(output: ModelOutput) -> torch.Tensor:
     """One number per sample to rank by: the first regression output, or for a
-    classifier the expected direction (P(up) for two classes, P(up) - P(down) for three)."""
+    classifier P(up) - P(down) (the first and last classes)."""
     if output.regression is not None:
         return output.regression[:, 0].float()
     if output.logits is None:
         raise ConfigError("the model returned neither regression outputs nor logits")
     probs = torch.softmax(output.logits[:, 0].float(), dim=-1)
-    if probs.shape[-1] == 2:
-        return probs[:, 1]
-    return probs[:, -1] - probs[:, 0]
+    return probs[:, -1] - probs[:, 0]  # P(up) - P(down), for two or three classes
 
 
 def _cat(parts: list[torch.Tensor | None]) -> torch.Tensor | None:
