@@ -285,3 +285,45 @@ def test_constructed_strategies_hold_their_constraints(tmp_path):
     weights = result.weights[result.weights["strategy"].isin(["fw", "tilt", "mv"])]
     assert weights["weight"].max() <= 0.3 + 1e-9
     assert "mv" in result.metrics["significance"]
+
+
+def test_trend_task_reports_each_horizon(tmp_path):
+    config = ci_config(
+        "task=trend",
+        "labels.horizons=[7, 30]",
+        "training.loss_params={classification_weight: 0.5}",
+    )
+    result = run(config, tmp_path / "trend")
+    metrics = result.metrics
+    assert metrics["task"] == "trend"
+    assert set(metrics["horizons"]) == {"7", "30"}
+    for figures in metrics["horizons"].values():
+        assert {"mse", "rmse", "mae", "correlation", "direction_accuracy"} <= set(figures)
+        assert figures["rmse"] == pytest.approx(figures["mse"] ** 0.5)
+    predictions = pd.read_parquet(tmp_path / "trend" / "predictions.parquet")
+    assert {"trend_7", "trend_30", "direction_7_p1", "direction_30_p1"} <= set(predictions)
+    assert predictions["trend_30"].abs().max() < 5  # a bounded score, not a return
+    # the 30-day trend score is the signal (the longest horizon by default)
+    np.testing.assert_array_equal(predictions["prediction"], predictions["trend_30"])
+
+
+def test_classification_task_report_and_attention(tmp_path):
+    config = ci_config(
+        "task=classification",
+        "labels.kind=three_class",
+        "labels.flat_band=0.02",
+        "labels.class_weights=balanced",
+    )
+    result = run(config, tmp_path / "cls")
+    block = result.metrics["classification"]["21"]
+    assert set(block["report"]) >= {"DOWN", "FLAT", "UP", "accuracy"}
+    matrix = np.array(block["confusion"]["matrix"])
+    assert matrix.shape == (3, 3) and matrix.sum() == block["report"]["weighted_avg"]["support"]
+    # the signal is P(up) - P(down) in [-1, 1]
+    predictions = result.predictions
+    assert predictions["prediction"].between(-1, 1).all()
+    attention = result.metrics["attention"]
+    assert abs(sum(attention["out_of_sample"]) - 1) < 1e-6
+    assert len(attention["per_fold"]) == len(result.metrics["folds"])
+    png = (tmp_path / "cls" / "attention.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000

@@ -331,3 +331,36 @@ def test_mixed_precision_on_cuda(planted_panel, precision):
     assert np.isfinite(model.history_[-1]["train_loss"])
     assert model.history_[model.best_epoch_]["val_ic"] > 0.3
     assert next(model.model_.parameters()).device.type == "cuda"
+
+
+def test_planted_regime_classifier_beats_the_majority_class(planted_panel):
+    model = Forecaster(
+        model="lstm",
+        model_params=SMALL_LSTM,
+        features=["ret_1"],
+        task="classification",
+        label="three_class",
+        horizons=(1,),
+        flat_band=0.005,
+        class_weights="balanced",
+        lookback=20,
+        trainer={"epochs": 6, "batch_size": 256, "learning_rate": 3e-3, **FAST},
+    ).fit(planted_panel, train=(None, "2016-09-30"), valid=("2016-10-01", "2017-01-31"))
+    test_dates = [str(d)[:10] for d in planted_panel.dates[-60:-1]]
+    frame = model.predict(planted_panel, test_dates)
+    labels = make_labels(planted_panel, "three_class", (1,), flat_band=0.005).values[..., 0]
+    rows = np.searchsorted(planted_panel.dates, frame["date"].to_numpy("datetime64[ns]"))
+    cols = [list(planted_panel.tickers).index(t) for t in frame["ticker"]]
+    truth = labels[rows, cols]
+    predicted = frame[["three_class_1_p0", "three_class_1_p1", "three_class_1_p2"]].to_numpy()
+    accuracy = (predicted.argmax(axis=1) == truth).mean()
+    majority = np.bincount(truth.astype(int)).max() / len(truth)
+    assert accuracy > majority + 0.15, (accuracy, majority)
+
+
+def test_ticker_attention_for_one_date(planted_panel):
+    model = forecaster(epochs=1).fit(planted_panel)
+    table = model.ticker_attention(planted_panel, str(planted_panel.dates[-1])[:10])
+    assert table.shape == (40, 20)
+    np.testing.assert_allclose(table.sum(axis=1), 1.0, rtol=1e-5)
+    assert list(table.columns[:2]) == ["lag_0", "lag_1"]

@@ -88,6 +88,20 @@ class LabelConfig(_Section):
     horizons: list[int] = Field(default_factory=lambda: [21], min_length=1)
     flat_band: float = Field(0.01, ge=0)
     vol_window: int = Field(63, ge=2)
+    class_weights: Literal["balanced"] | None = Field(
+        None, description="Weight classes by inverse training frequency (imbalance)."
+    )
+    signal_horizon: int | None = Field(
+        None, ge=1, description="Horizon whose forecast drives the portfolio (default: longest)."
+    )
+
+    @model_validator(mode="after")
+    def _signal_in_horizons(self) -> LabelConfig:
+        if self.signal_horizon is not None and self.signal_horizon not in self.horizons:
+            raise ValueError(
+                f"signal_horizon {self.signal_horizon} must be one of horizons {self.horizons}"
+            )
+        return self
 
     @field_validator("horizons")
     @classmethod
@@ -199,6 +213,11 @@ class ExperimentConfig(_Section):
     """A whole experiment."""
 
     name: str = "experiment"
+    task: Literal["regression", "trend", "classification"] = Field(
+        "regression",
+        description="regression of labels.kind; trend: trend score + direction heads per "
+        "horizon; classification: direction or three_class (UP/DOWN/FLAT).",
+    )
     mode: Literal["cross_section", "timing"] = Field(
         "cross_section",
         description="cross_section: portfolios over the universe; timing: one instrument.",

@@ -233,6 +233,10 @@ class Forecaster:
     def _trainer_config(self) -> TrainerConfig:
         if isinstance(self.trainer, TrainerConfig):
             config = self.trainer
+            # A config that never named a loss gets the task's default one.
+            if "loss" not in config.model_fields_set and self._task() != "regression":
+                loss = "multi_task" if self._task() == "trend" else "direction_ce"
+                config = config.model_copy(update={"loss": loss})
         else:
             values = dict(self.trainer or {})
             if "loss" not in values and self._task() != "regression":
@@ -462,29 +466,9 @@ class Forecaster:
             ``date, ticker, prediction`` (the ranking score) and one column per model
             output (``<label>`` for regression, ``<label>_p<k>`` for class probabilities).
         """
-        self._check_fitted()
-        values, _ = self._features(panel, self.feature_names_, feature_set)
-        if self.scaler_ is not None:
-            values = self.scaler_.transform(values)
-        if dates is None:
-            rows = [panel.n_dates - 1]
-        else:
-            wanted = [dates] if isinstance(dates, str) else list(dates)
-            index = {d: k for k, d in enumerate(panel.dates.astype("datetime64[D]").astype(str))}
-            missing = [d for d in wanted if str(pd.Timestamp(d).date()) not in index]
-            if missing:
-                raise DataError(
-                    f"dates not in panel {panel.name!r}: {missing[:5]} (it spans "
-                    f"{self._day(panel, 0)}..{self._day(panel, panel.n_dates - 1)})"
-                )
-            rows = sorted(index[str(pd.Timestamp(d).date())] for d in wanted)
-        keep = np.zeros(panel.n_dates, dtype=bool)
-        keep[rows] = True
-        samples = valid_samples(values, self.lookback, mask=panel.mask & keep[:, None])
-        columns = ["date", "ticker", "prediction"]
-        if len(samples) == 0:
-            return pd.DataFrame(columns=columns)
-        data = WindowDataset(values, samples, device=device)
+        data, samples = self._prediction_data(panel, dates, device, feature_set)
+        if data is None:
+            return pd.DataFrame(columns=["date", "ticker", "prediction"])
         output = predict_outputs(self.model_.to(device), data, batch_size)
         frame = pd.DataFrame(
             {
@@ -505,6 +489,71 @@ class Forecaster:
                     frame[f"{name}_p{c}"] = probs[:, k, c]
         frame["prediction"] = self._signal(frame, regression_names, class_names)
         return frame
+
+    def attention(
+        self,
+        panel: Panel,
+        dates: str | Sequence[str] | None = None,
+        *,
+        device: str = "cpu",
+        feature_set: FeatureSet | None = None,
+    ) -> tuple[pd.DataFrame, np.ndarray | None]:
+        """Temporal attention of every sample forecast on ``dates``.
+
+        Returns
+        -------
+        samples : pandas.DataFrame
+            ``date, ticker`` of each sample, in the order of the weights.
+        weights : numpy.ndarray or None
+            (S, heads, L) attention weights, oldest day first (None without attention).
+        """
+        from alphaseq.analysis.attention import attention_weights
+
+        data, samples = self._prediction_data(panel, dates, device, feature_set)
+        frame = pd.DataFrame({"date": panel.dates[samples.t], "ticker": panel.tickers[samples.i]})
+        if data is None:
+            return frame, None
+        return frame, attention_weights(self.model_.to(device), data)
+
+    def ticker_attention(self, panel: Panel, date: str | None = None) -> pd.DataFrame | None:
+        """Attention by lag (``lag_0`` = the most recent day) of every ticker on one date,
+        averaged over heads; None for a model without attention."""
+        from alphaseq.analysis.attention import ticker_attention
+
+        self._check_fitted()
+        values = self._scaled_features(panel, None)
+        row = self._date_rows(panel, date)[0]
+        return ticker_attention(
+            self.model_.cpu(), values, panel.mask, self.lookback, row, list(panel.tickers)
+        )
+
+    def _scaled_features(self, panel: Panel, feature_set: FeatureSet | None) -> np.ndarray:
+        values, _ = self._features(panel, self.feature_names_, feature_set)
+        return values if self.scaler_ is None else self.scaler_.transform(values)
+
+    def _date_rows(self, panel: Panel, dates: str | Sequence[str] | None) -> list[int]:
+        if dates is None:
+            return [panel.n_dates - 1]
+        wanted = [dates] if isinstance(dates, str) else list(dates)
+        index = {d: k for k, d in enumerate(panel.dates.astype("datetime64[D]").astype(str))}
+        missing = [d for d in wanted if str(pd.Timestamp(d).date()) not in index]
+        if missing:
+            raise DataError(
+                f"dates not in panel {panel.name!r}: {missing[:5]} (it spans "
+                f"{self._day(panel, 0)}..{self._day(panel, panel.n_dates - 1)})"
+            )
+        return sorted(index[str(pd.Timestamp(d).date())] for d in wanted)
+
+    def _prediction_data(self, panel, dates, device, feature_set):
+        """Scaled features and the samples with a complete window on ``dates``."""
+        self._check_fitted()
+        values = self._scaled_features(panel, feature_set)
+        keep = np.zeros(panel.n_dates, dtype=bool)
+        keep[self._date_rows(panel, dates)] = True
+        samples = valid_samples(values, self.lookback, mask=panel.mask & keep[:, None])
+        if len(samples) == 0:
+            return None, samples
+        return WindowDataset(values, samples, device=device), samples
 
     def _head_names(self) -> tuple[list[str], list[str]]:
         # Checkpoints from before tasks existed hold regression or class names only.

@@ -24,6 +24,16 @@ import pandas as pd
 import yaml
 
 from alphaseq._logging import logger
+from alphaseq.analysis.attention import (
+    attention_summary,
+    average_by_lag,
+    plot_attention_heatmap,
+)
+from alphaseq.analysis.classification import (
+    classification_block,
+    direction_accuracy,
+    regression_block,
+)
 from alphaseq.backtest import (
     backtest,
     buy_and_hold,
@@ -35,8 +45,8 @@ from alphaseq.backtest import (
 from alphaseq.config import ConstructorConfig, ExperimentConfig
 from alphaseq.data import Panel, load_panel
 from alphaseq.errors import ConfigError, DataError
-from alphaseq.features import compute_features, make_labels
-from alphaseq.forecaster import Forecaster
+from alphaseq.features import compute_features
+from alphaseq.forecaster import Forecaster, TaskLabels, task_labels
 from alphaseq.portfolio import (
     HRP,
     EqualWeight,
@@ -143,6 +153,10 @@ def _forecaster(config: ExperimentConfig) -> Forecaster:
         label=config.labels.kind,
         horizons=tuple(config.labels.horizons),
         flat_band=config.labels.flat_band,
+        task=config.task,
+        class_weights=config.labels.class_weights,
+        signal_horizon=config.labels.signal_horizon,
+        vol_window=config.labels.vol_window,
         lookback=config.windows.lookback,
         stride=config.windows.stride,
         trainer=config.training,
@@ -203,13 +217,18 @@ def _run(config, run_dir, panel, on_fold, started) -> RunResult:
     feature_set = compute_features(
         panel, config.features.names, cross_section=config.features.cross_section
     )
-    labels = make_labels(
+    labels = task_labels(
         panel,
+        config.task,
         config.labels.kind,
         config.labels.horizons,
         flat_band=config.labels.flat_band,
         vol_window=config.labels.vol_window,
     )
+    horizons = list(config.labels.horizons)
+    signal = horizons.index(config.labels.signal_horizon or max(horizons))
+    attention_profiles: list[np.ndarray | None] = []
+    attention_counts: list[int] = []
     folds = _splitter(config).split(panel.dates, labels.horizon)
     device = str(resolve_device(config.training.device))
     logger.info("%d folds", len(folds))
@@ -221,10 +240,14 @@ def _run(config, run_dir, panel, on_fold, started) -> RunResult:
         test_dates = _dates(panel, fold.test.start, fold.test.end)
         frame = model.predict(panel, test_dates, feature_set=feature_set, device=device)
         frame["fold"] = fold.index
-        frame["label"] = labels.values[
-            _rows_of(panel, frame["date"]), _cols_of(panel, frame["ticker"]), 0
-        ]
+        rows_, cols_ = _rows_of(panel, frame["date"]), _cols_of(panel, frame["ticker"])
+        for j, name in enumerate(labels.names):
+            frame[f"true_{name}"] = labels.values[rows_, cols_, j]
+        frame["label"] = labels.values[rows_, cols_, signal]  # the signal column's truth
         predictions.append(frame)
+        _, weights = model.attention(panel, test_dates, feature_set=feature_set, device=device)
+        attention_profiles.append(None if weights is None else average_by_lag(weights))
+        attention_counts.append(0 if weights is None else len(weights))
         record = fold.to_dict() | {
             "epochs": len(model.history_),
             "best_epoch": model.best_epoch_,
@@ -255,8 +278,22 @@ def _run(config, run_dir, panel, on_fold, started) -> RunResult:
         if on_fold is not None:
             on_fold(fold.index + 1, len(folds))
 
-    predictions_frame = pd.concat(predictions, ignore_index=True)
-    predictions_frame = predictions_frame[["date", "ticker", "fold", "prediction", "label"]]
+    full_predictions = pd.concat(predictions, ignore_index=True)
+    base_columns = ["date", "ticker", "fold", "prediction", "label"]
+    heads = [c for c in full_predictions.columns if c not in base_columns]
+    predictions_frame = full_predictions[
+        base_columns + (heads if config.task != "regression" else [])
+    ]
+    task_blocks = _task_blocks(config, labels, full_predictions)
+    attention = attention_summary(attention_profiles, attention_counts)
+    if attention is not None:
+        plot_attention_heatmap(
+            attention_profiles,
+            run_dir / "attention.png",
+            title=f"{config.name}: mean attention by lag (0 = most recent day)",
+            fold_labels=[f"fold {f.index} ({f.test.start_date[:4]})" for f in folds],
+            counts=attention_counts,
+        )
     if config.mode == "timing":
         strategies = _timing_strategies(config, panel, predictions_frame)
         baselines = ("buy_and_hold",)
@@ -290,6 +327,8 @@ def _run(config, run_dir, panel, on_fold, started) -> RunResult:
             {name: strategies[name]["returns"] for name in baselines if name in strategies},
             n_trials=tried,
         ),
+        **task_blocks,
+        "attention": attention,
         "construction": {
             name: s["construction"] for name, s in strategies.items() if "construction" in s
         },
@@ -336,6 +375,40 @@ def _run(config, run_dir, panel, on_fold, started) -> RunResult:
     return RunResult(
         run_dir, metrics, predictions_frame, weights_frame, returns_frame, fold_records
     )
+
+
+def _task_blocks(config, labels: TaskLabels, frame: pd.DataFrame) -> dict[str, Any]:
+    """Per-horizon regression figures and, for classifiers, the classification report."""
+    blocks: dict[str, Any] = {"task": config.task}
+    horizons = list(config.labels.horizons)
+    per_horizon: dict[str, Any] = {}
+    for k, name in enumerate(labels.regression_names):
+        figures = regression_block(frame[name], frame[f"true_{name}"])
+        if labels.class_names:  # trend: the direction head's accuracy at this horizon
+            cls = labels.class_names[k]
+            figures["direction_accuracy"] = direction_accuracy(
+                frame[f"{cls}_p1"], frame[f"true_{cls}"], threshold=0.5, realised_threshold=0.5
+            )
+        else:
+            figures["direction_accuracy"] = direction_accuracy(frame[name], frame[f"true_{name}"])
+        per_horizon[str(horizons[k])] = {"label": name, **figures}
+    if per_horizon:
+        blocks["horizons"] = per_horizon
+    if config.task == "classification":
+        names = ("DOWN", "UP") if labels.n_classes == 2 else ("DOWN", "FLAT", "UP")
+        reports = {}
+        for k, name in enumerate(labels.class_names):
+            probs = frame[[f"{name}_p{c}" for c in range(labels.n_classes)]].to_numpy()
+            truth = frame[f"true_{name}"].to_numpy()
+            known = np.isfinite(truth)
+            reports[str(horizons[k])] = classification_block(
+                truth[known].astype(int),
+                probs[known].argmax(axis=1),
+                labels=tuple(range(labels.n_classes)),
+                names=names,
+            )
+        blocks["classification"] = reports
+    return blocks
 
 
 def _timing_setup(config: ExperimentConfig, panel: Panel) -> tuple[Panel, ExperimentConfig]:
@@ -527,9 +600,8 @@ def _timing_strategies(config, panel: Panel, predictions: pd.DataFrame) -> dict[
     """The model's long/flat (or long/short) timing of one instrument against buy-and-hold."""
     ticker = predictions["ticker"].iloc[0]
     signal = predictions.set_index("date")["prediction"].sort_index()
-    kind = "classification" if config.labels.kind in ("direction", "three_class") else "regression"
-    if config.labels.kind == "direction":
-        signal = 2.0 * signal - 1.0  # P(up) -> P(up) - P(down)
+    # A classifier's prediction is already P(up) - P(down); a trend score is in (-1, 1).
+    kind = "regression" if config.task == "regression" else "classification"
     positions = pd.Series(
         timing_positions(
             signal.to_numpy(),
