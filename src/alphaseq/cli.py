@@ -243,6 +243,8 @@ def run_command(
         result = run(experiment, run_dir, on_fold=on_fold)
     _print_strategies(result.metrics)
     console.print(f"run directory: {run_dir}", highlight=False)
+    if (run_dir / "report.html").is_file():
+        console.print(f"report: {run_dir / 'report.html'}", highlight=False)
 
 
 def _print_strategies(metrics: dict[str, Any]) -> None:
@@ -331,6 +333,24 @@ def _print_significance(significance: dict[str, Any]) -> None:
 
 def _fmt(value: Any, fmt: str) -> str:
     return "-" if value is None else fmt.format(value)
+
+
+@app.command("report")
+@_user_errors
+def report_command(
+    run_dir: Annotated[str, typer.Argument(help="A run directory written by alphaseq run.")],
+) -> None:
+    """Write RUN_DIR/report.html: one self-contained page with tables and charts."""
+    from pathlib import Path
+
+    from alphaseq.errors import ConfigError
+    from alphaseq.report import build_report
+
+    folder = Path(run_dir)
+    if not (folder / "metrics.json").is_file():
+        raise ConfigError(f"'{folder}' is not a run directory (no metrics.json in it)")
+    path = build_report(folder)
+    console.print(f"report written to {path}", highlight=False)
 
 
 @app.command("predict")

@@ -210,6 +210,11 @@ def _run(config, run_dir, panel, on_fold, started) -> RunResult:
     panel = panel if panel is not None else load_run_panel(config)
     if config.mode == "timing":
         panel, config = _timing_setup(config, panel)
+    if config.task != "regression" and "loss" not in config.training.model_fields_set:
+        # Record the task's default loss in config.yaml, as the Forecaster will use it.
+        loss = "multi_task" if config.task == "trend" else "direction_ce"
+        training = config.training.model_copy(update={"loss": loss})
+        config = config.model_copy(update={"training": training})
     (run_dir / "config.yaml").write_text(
         yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
     )
@@ -371,6 +376,12 @@ def _run(config, run_dir, panel, on_fold, started) -> RunResult:
     returns_frame.to_parquet(run_dir / "returns.parquet", index=False)
     (run_dir / "folds.json").write_text(json.dumps(fold_records, indent=2, default=_json))
     (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, default=_json))
+    try:
+        from alphaseq.report import build_report
+
+        build_report(run_dir)
+    except Exception as exc:  # the results are on disk; the report is only a view of them
+        logger.warning("could not write report.html (run 'alphaseq report %s'): %s", run_dir, exc)
     logger.info("run written to %s in %.1fs", run_dir, time.perf_counter() - started)
     return RunResult(
         run_dir, metrics, predictions_frame, weights_frame, returns_frame, fold_records

@@ -1,0 +1,267 @@
+"""The HTML report: one self-contained page per run directory, built from real small runs."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from alphaseq.cli import _config_values
+from alphaseq.config import apply_overrides, parse_config
+from alphaseq.pipeline import run
+from alphaseq.report import SECTION_IDS, build_report
+from alphaseq.report.data import (
+    cross_section_ic,
+    drawdowns,
+    monthly_returns,
+    rebalance_turnover,
+)
+
+REQUIRED = (
+    "header",
+    "strategies",
+    "equity",
+    "drawdowns",
+    "rolling-sharpe",
+    "monthly-returns",
+    "ic",
+    "turnover",
+    "weights",
+    "training",
+    "folds",
+)
+OPTIONAL = ("significance", "attention", "classification", "horizons")
+
+
+def ci_config(*overrides: str):
+    values, _ = _config_values("ci")
+    return parse_config(apply_overrides(values, list(overrides)))
+
+
+def section_ids(page: str) -> list[str]:
+    return re.findall(r'<section id="([^"]+)">', page)
+
+
+def section(page: str, section_id: str) -> str:
+    match = re.search(rf'<section id="{section_id}">(.*?)</section>', page, re.S)
+    assert match, f"no section {section_id!r}"
+    return match.group(1)
+
+
+def built(tmp_path_factory, name: str, *overrides: str):
+    """Run the ci experiment with ``overrides`` and build its report explicitly."""
+    run_dir = tmp_path_factory.mktemp("report") / name
+    result = run(ci_config(*overrides), run_dir)
+    path = build_report(run_dir)
+    page = path.read_text(encoding="utf-8")
+    assert "could not be drawn" not in page  # no section failed
+    return result, path, page
+
+
+@pytest.fixture(scope="module")
+def lstm_run(tmp_path_factory):
+    return built(tmp_path_factory, "lstm")
+
+
+@pytest.fixture(scope="module")
+def linear_run(tmp_path_factory):
+    return built(
+        tmp_path_factory, "linear", "model.name=linear", "model.params={}", "training.epochs=1"
+    )
+
+
+@pytest.fixture(scope="module")
+def classification_run(tmp_path_factory):
+    return built(
+        tmp_path_factory,
+        "classification",
+        "task=classification",
+        "labels.kind=three_class",
+        "labels.flat_band=0.02",
+        "training.epochs=1",
+    )
+
+
+@pytest.fixture(scope="module")
+def timing_run(tmp_path_factory):
+    return built(
+        tmp_path_factory, "timing", "mode=timing", "timing.ticker=AAPL", "training.epochs=1"
+    )
+
+
+def test_report_is_one_self_contained_file(lstm_run):
+    result, path, page = lstm_run
+    assert path == result.run_dir / "report.html" and path.is_file()
+    assert page.startswith("<!DOCTYPE html>") and page.rstrip().endswith("</html>")
+    # nothing fetched from anywhere: no external src/href, no script, no stylesheet link
+    assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", page, re.I)
+    assert "http://" not in page and "https://" not in page
+    assert "<script" not in page.lower() and "<link" not in page.lower()
+    assert "@import" not in page and "url(" not in page
+    sources = re.findall(r'<img[^>]*\ssrc="([^"]+)"', page)
+    assert len(sources) >= 7
+    for source in sources:
+        assert source.startswith("data:image/png;base64,")
+        assert base64.b64decode(source.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
+    for href in re.findall(r'href="([^"]+)"', page):
+        assert href.startswith("#") and href[1:] in section_ids(page)
+
+
+def test_every_section_is_present_in_order_with_a_heading(lstm_run):
+    _, _, page = lstm_run
+    ids = section_ids(page)
+    assert set(REQUIRED) <= set(ids)
+    assert {"significance", "attention", "horizons"} <= set(ids)
+    assert "classification" not in ids  # a regression run
+    assert ids == [s for s in SECTION_IDS if s in ids]  # page order, each once
+    for section_id in ids:
+        assert "<h2>" in section(page, section_id), section_id
+
+
+def test_header_describes_the_run(lstm_run):
+    result, _, page = lstm_run
+    header = section(page, "header")
+    digest = hashlib.sha256((result.run_dir / "config.yaml").read_bytes()).hexdigest()[:12]
+    assert digest in header
+    assert "lstm" in header and "hidden_size=8" in header and "sp500" in header
+    oos = result.metrics["run"]["out_of_sample"]
+    assert oos["start"] in header and oos["end"] in header
+    assert "10.0 bps" in header and "torch" in header
+    assert 'class="warning"' in header and "Survivorship bias" in header
+
+
+def strategy_cells(page: str) -> tuple[list[str], dict[str, list[tuple[str, str]]]]:
+    """Headers and, per strategy, the (class, text) of each cell of the strategy table."""
+    table = section(page, "strategies")
+    headers = re.findall(r'<th scope="col"[^>]*>(.*?)</th>', table)
+    rows = {}
+    for name, cells in re.findall(
+        r'<tr><th scope="row" class="strategy">(.*?)</th>(.*?)</tr>', table
+    ):
+        rows[name] = re.findall(r'<td class="([^"]*)"[^>]*>(.*?)</td>', cells)
+    return headers, rows
+
+
+@pytest.mark.parametrize(
+    ("key", "header", "best"),
+    [
+        ("sharpe", "Sharpe", max),
+        ("ann_return", "Ann. return", max),
+        ("ann_vol", "Ann. vol", min),
+        ("max_drawdown", "Max drawdown", max),  # the least negative
+        ("turnover", "Turnover", min),
+    ],
+)
+def test_best_value_of_each_column_is_marked(lstm_run, key, header, best):
+    result, _, page = lstm_run
+    headers, rows = strategy_cells(page)
+    column = headers.index(header) - 1  # the first header is the row-header column
+    figures = result.metrics["strategies"]
+    assert set(rows) == set(figures)
+    winner = best(figures, key=lambda name: figures[name][key])
+    for name, cells in rows.items():
+        css, text = cells[column]
+        tied = np.isclose(figures[name][key], figures[winner][key], rtol=1e-9, atol=1e-12)
+        assert ("best" in css.split()) == bool(tied), (name, key)
+        assert (text.startswith("<strong>")) == bool(tied)
+        assert "num" in css.split()  # numbers are right-aligned
+
+
+def test_linear_regression_run_omits_attention_and_classification(linear_run):
+    result, _, page = linear_run
+    assert result.metrics["attention"] is None
+    assert not (result.run_dir / "attention.png").exists()
+    ids = section_ids(page)
+    assert set(REQUIRED) <= set(ids)
+    assert "attention" not in ids and "classification" not in ids
+    assert "horizons" in ids and "significance" in ids
+    assert "linear" in section(page, "header")
+
+
+def test_classification_run_shows_its_report_and_confusion_matrix(classification_run):
+    result, _, page = classification_run
+    assert "classification" in section_ids(page)
+    block = section(page, "classification")
+    assert "Confusion matrix" in block and "predicted UP" in block and "true DOWN" in block
+    support = result.metrics["classification"]["21"]["report"]["weighted_avg"]["support"]
+    assert f"{support:,}" in block
+    assert set(REQUIRED) <= set(section_ids(page))
+
+
+def test_timing_run_shows_timing_figures_and_its_position(timing_run):
+    result, _, page = timing_run
+    assert set(result.metrics["strategies"]) == {"model_timing", "buy_and_hold"}
+    assert set(REQUIRED) <= set(section_ids(page))
+    headers, rows = strategy_cells(page)
+    assert {"Time in market", "Win rate", "Trades"} <= set(headers)
+    assert set(rows) == {"model_timing", "buy_and_hold"}
+    assert "time-series correlation" in section(page, "ic")
+    assert "Position" in section(page, "weights")
+    assert "Monthly returns of model_timing" in section(page, "monthly-returns")
+
+
+def test_missing_optional_inputs_are_skipped(lstm_run, tmp_path):
+    result, _, _ = lstm_run
+    stripped = tmp_path / "stripped"
+    shutil.copytree(result.run_dir, stripped, ignore=shutil.ignore_patterns("checkpoints"))
+    for name in ("attention.png", "weights.parquet", "predictions.parquet", "report.html"):
+        (stripped / name).unlink()
+    metrics = json.loads((stripped / "metrics.json").read_text())
+    for key in ("significance", "attention", "horizons", "classification"):
+        metrics.pop(key, None)
+    (stripped / "metrics.json").write_text(json.dumps(metrics))
+    folds = json.loads((stripped / "folds.json").read_text())
+    (stripped / "folds.json").write_text(json.dumps([dict(f, history=[]) for f in folds]))
+
+    page = build_report(stripped).read_text(encoding="utf-8")
+    ids = section_ids(page)
+    assert set(REQUIRED) <= set(ids) and not set(OPTIONAL) & set(ids)
+    assert "No per-epoch training history" in section(page, "training")
+    assert "No predictions" in section(page, "ic")
+    assert "from metrics.json" in section(page, "turnover")  # the fallback bar chart
+    assert "could not be drawn" not in page
+
+    (stripped / "returns.parquet").unlink()
+    (stripped / "folds.json").unlink()  # the folds of metrics.json remain
+    page = build_report(stripped).read_text(encoding="utf-8")
+    assert set(REQUIRED) <= set(section_ids(page))
+    assert "No daily returns" in section(page, "equity")
+    assert "2017-07-03" in section(page, "folds")
+
+
+def test_a_folder_without_metrics_is_refused(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"metrics\.json"):
+        build_report(tmp_path)
+
+
+def test_report_series_match_the_run_and_hand_computations(lstm_run):
+    result, _, _ = lstm_run
+    daily = cross_section_ic(result.predictions)
+    assert daily["ic"].mean() == pytest.approx(result.metrics["forecast"]["ic"], abs=1e-6)
+    assert daily["rank_ic"].mean() == pytest.approx(result.metrics["forecast"]["rank_ic"], abs=1e-6)
+
+    dates = pd.to_datetime(["2020-01-31", "2020-02-03", "2020-02-04"])
+    returns = pd.DataFrame({"a": [-0.1, 0.1, 0.05]}, index=dates)
+    np.testing.assert_allclose(drawdowns(returns)["a"], [-0.1, -0.01, 0.0], atol=1e-12)
+    table = monthly_returns(returns["a"])
+    assert table.loc[2020, 1] == pytest.approx(-0.1)
+    assert table.loc[2020, 2] == pytest.approx(1.1 * 1.05 - 1)
+    assert table.loc[2020, "Year"] == pytest.approx(0.9 * 1.1 * 1.05 - 1)
+
+    weights = pd.DataFrame(
+        {
+            "date": pd.to_datetime(["2020-01-31"] * 2 + ["2020-02-28"] * 2),
+            "ticker": ["A", "B", "A", "C"],
+            "strategy": "s",
+            "weight": [0.5, 0.5, 0.7, 0.3],
+        }
+    )
+    turnover = rebalance_turnover(weights)["s"]
+    assert list(turnover.index) == [pd.Timestamp("2020-02-28")]  # the build is left out
+    assert turnover.iloc[0] == pytest.approx(0.2 + 0.5 + 0.3)
