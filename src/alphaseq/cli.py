@@ -181,7 +181,7 @@ def _config_values(config: str | None) -> tuple[dict[str, Any], str]:
 
     name = config or "quickstart"
     path = Path(name)
-    if path.exists():
+    if path.is_file():
         return read_config_values(path), f"'{path}'"
     packaged = resources.files("alphaseq") / "configs" / f"{name}.yaml"
     if packaged.is_file():
@@ -190,8 +190,10 @@ def _config_values(config: str | None) -> tuple[dict[str, Any], str]:
     available = sorted(
         p.name[:-5]
         for p in (resources.files("alphaseq") / "configs").iterdir()
-        if p.name.endswith(".yaml")
+        if p.name.endswith(".yaml") and p.name != "search_space.yaml"
     )
+    if path.is_dir():
+        raise ConfigError(f"'{path}' is a directory, not a config file (packaged: {available})")
     raise ConfigError(f"config {name!r} is neither a file nor a packaged config {available}")
 
 
@@ -333,6 +335,70 @@ def _print_significance(significance: dict[str, Any]) -> None:
 
 def _fmt(value: Any, fmt: str) -> str:
     return "-" if value is None else fmt.format(value)
+
+
+@app.command("tune")
+@_user_errors
+def tune_command(
+    config: Annotated[
+        str, typer.Argument(help="Experiment YAML, or a packaged name (quickstart, ci, ...).")
+    ],
+    trials: Annotated[int, typer.Option("--trials", min=1, help="Trials this worker adds.")],
+    timeout: Annotated[
+        float | None, typer.Option("--timeout", help="Stop starting trials after S seconds.")
+    ] = None,
+    storage: Annotated[
+        str | None, typer.Option("--storage", help="SQLAlchemy URL (default: SQLite in --out).")
+    ] = None,
+    study: Annotated[str | None, typer.Option("--study", help="Study to create or join.")] = None,
+    out: Annotated[str | None, typer.Option("--out", help="Output directory.")] = None,
+    space: Annotated[
+        str | None, typer.Option("--space", help="Search-space YAML (default: packaged).")
+    ] = None,
+    metric: Annotated[
+        str, typer.Option("--metric", help="Validation figure: rank_ic, ic, sharpe or loss.")
+    ] = "rank_ic",
+    pruner: Annotated[str, typer.Option("--pruner", help="median, halving or none.")] = "median",
+    seed: Annotated[int | None, typer.Option("--seed", help="Sampler seed.")] = None,
+    overrides: Annotated[
+        list[str] | None, typer.Option("--set", help="Override a config value (repeatable).")
+    ] = None,
+) -> None:
+    """Search hyper-parameters on the walk-forward VALIDATION windows only (never the tests)."""
+    import datetime as dt
+    import os
+    from pathlib import Path
+
+    from alphaseq.config import apply_overrides
+    from alphaseq.tuning import tune
+
+    values, source = _config_values(config)
+    values = apply_overrides(values, list(overrides or []))
+    name = values.get("name", "experiment")
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    out_dir = Path(out) if out else Path("runs") / f"tune-{name}-{stamp}"
+    result = tune(
+        values,
+        n_trials=trials,
+        timeout=timeout,
+        storage=storage,
+        study_name=study,
+        out_dir=out_dir,
+        space=space,
+        pruner=pruner,
+        metric=metric,
+        seed=seed if seed is not None else os.getpid(),  # parallel workers must not draw alike
+        source=source,
+    )
+    console.print(
+        f"study {result.study_name!r}: {result.n_trials} trials recorded "
+        f"({result.n_complete} complete, {result.n_pruned} pruned, {result.n_failed} failed); "
+        f"best validation {metric}: {result.best_value}",
+        highlight=False,
+    )
+    if result.best_config is not None:
+        console.print(f"best configuration: {result.best_config}", highlight=False)
+        console.print(f"run it:  alphaseq run {result.best_config}", highlight=False)
 
 
 @app.command("report")

@@ -213,6 +213,12 @@ class ExperimentConfig(_Section):
     """A whole experiment."""
 
     name: str = "experiment"
+    configurations_tried: int = Field(
+        1,
+        ge=1,
+        description="Configurations tried to find this one (alphaseq tune sets it); "
+        "the deflated Sharpe ratio uses it.",
+    )
     task: Literal["regression", "trend", "classification"] = Field(
         "regression",
         description="regression of labels.kind; trend: trend score + direction heads per "

@@ -319,7 +319,7 @@ def _run(config, run_dir, panel, on_fold, started) -> RunResult:
     )[["date", "ticker", "strategy", "weight"]]
 
     reference = strategies.get("benchmark", strategies.get("buy_and_hold", {})).get("returns")
-    tried = 1  # the tuning issue records how many configurations were tried
+    tried = config.configurations_tried  # set by alphaseq tune in best.yaml
     strategy_metrics = {
         name: s.get("metrics")
         or performance_metrics(s["returns"], benchmark=reference, turnover=s.get("turnover"))
