@@ -501,25 +501,7 @@ def _strategies(
     out: dict[str, dict] = {}
     for name, weights in targets.items():
         result = backtest(close, rows, weights, cost_bps=config.portfolio.cost_bps, end_row=last)
-        returns = pd.Series(
-            result.returns, index=pd.DatetimeIndex(panel.dates[result.rows]), name=name
-        )
-        held = np.nonzero(weights)
-        out[name] = {
-            "returns": returns,
-            # Average one rebalance's trading, the initial buy left out (None with one rebalance).
-            "turnover": (
-                None if not np.isfinite(result.average_turnover) else result.average_turnover
-            ),
-            "weights": pd.DataFrame(
-                {
-                    "date": panel.dates[rows][held[0]],
-                    "ticker": panel.tickers[held[1]],
-                    "weight": weights[held],
-                }
-            ),
-            "k": k,
-        }
+        out[name] = _strategy_record(panel, rows, result, name) | {"k": k}
     extra = [*config.portfolio.constructors]
     if config.portfolio.hrp_baseline:
         extra.append(ConstructorConfig(name="hrp", type="hrp"))
@@ -535,6 +517,26 @@ def _strategies(
         logger.warning("no benchmark: the data has no index and data.benchmark is not set")
     order = [*STRATEGIES, *(spec.name for spec in extra)]
     return {name: out[name] for name in order if name in out}
+
+
+def _strategy_record(panel: Panel, rows: np.ndarray, result, name: str) -> dict[str, Any]:
+    """Returns, average turnover and the weights held after each rebalance of a backtest."""
+    weights = result.weights_after
+    held = np.nonzero(weights)
+    return {
+        "returns": pd.Series(
+            result.returns, index=pd.DatetimeIndex(panel.dates[result.rows]), name=name
+        ),
+        # One rebalance's trading on average, the initial buy left out (None with one).
+        "turnover": (None if not np.isfinite(result.average_turnover) else result.average_turnover),
+        "weights": pd.DataFrame(
+            {
+                "date": panel.dates[rows][held[0]],
+                "ticker": panel.tickers[held[1]],
+                "weight": weights[held],
+            }
+        ),
+    }
 
 
 def _constructed(config, spec, panel: Panel, rows, last, scores, k, horizon) -> dict[str, Any]:
@@ -578,20 +580,7 @@ def _constructed(config, spec, panel: Panel, rows, last, scores, k, horizon) -> 
     ]
     if violations:  # constructors project onto the constraints: a violation is a bug
         raise RuntimeError(f"strategy {spec.name!r} broke its constraints: {violations[:3]}")
-    weights = result.weights_after
-    held = np.nonzero(weights)
-    return {
-        "returns": pd.Series(
-            result.returns, index=pd.DatetimeIndex(panel.dates[result.rows]), name=spec.name
-        ),
-        "turnover": (None if not np.isfinite(result.average_turnover) else result.average_turnover),
-        "weights": pd.DataFrame(
-            {
-                "date": panel.dates[rows][held[0]],
-                "ticker": panel.tickers[held[1]],
-                "weight": weights[held],
-            }
-        ),
+    return _strategy_record(panel, rows, result, spec.name) | {
         "construction": {
             "type": spec.type,
             "fallbacks": policy.constructor.n_failures,
