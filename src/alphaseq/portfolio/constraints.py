@@ -243,7 +243,8 @@ class PortfolioConstraints:
             weights = np.where(capped, cap, weights)
             if not free.any() or room <= 0.0:
                 return weights  # too few positions to be fully invested: rest in cash
-            weights[free] *= room / weights[free].sum()
+            # Shares first, then the room: room / sum overflows for subnormal weights.
+            weights[free] = room * (weights[free] / weights[free].sum())
 
     # ----------------------------------------------------------------- checking
     def check(self, weights: np.ndarray, drifted: np.ndarray, tradable: np.ndarray) -> list[str]:
