@@ -35,3 +35,23 @@ def sp500_5yr_path() -> Path:
 @pytest.fixture(scope="session")
 def spy_path() -> Path:
     return shared_file("spy_1999_2017.parquet")
+
+
+def ci_config(*overrides: str):
+    """The packaged tiny ``ci`` experiment with ``dotted.key=value`` overrides."""
+    from alphaseq.cli import _config_values
+    from alphaseq.config import apply_overrides, parse_config
+
+    values, _ = _config_values("ci")
+    return parse_config(apply_overrides(values, list(overrides)))
+
+
+@pytest.fixture(scope="session")
+def ci_run(tmp_path_factory):
+    """One finished ``ci`` run shared by every test that only reads it (they are costly).
+
+    Tests must not change its files; copy the directory first (``shutil.copytree``).
+    """
+    from alphaseq.experiment import run
+
+    return run(ci_config(), tmp_path_factory.mktemp("shared-runs") / "ci")

@@ -36,12 +36,6 @@ def ci_config(*overrides: str):
     return parse_config(apply_overrides(values, list(overrides)))
 
 
-@pytest.fixture(scope="module")
-def ci_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("runs") / "ci"
-    return run(ci_config(), out)
-
-
 def test_run_directory_and_metrics_schema(ci_run):
     run_dir = ci_run.run_dir
     for name in (
@@ -62,8 +56,14 @@ def test_run_directory_and_metrics_schema(ci_run):
     assert metrics["data"]["tickers"] == 20 and metrics["data"]["survivorship_bias"]
     folds = json.loads((run_dir / "folds.json").read_text())
     assert len(folds) == len(metrics["folds"]) >= 3
-    checkpoints = sorted(p.name for p in (run_dir / "checkpoints").iterdir())
-    assert checkpoints == [f"fold_{k:02d}.ckpt" for k in range(len(folds))]
+    fold_dirs = sorted(p.name for p in (run_dir / "folds").iterdir())
+    assert fold_dirs == [f"{k:02d}" for k in range(len(folds))]
+    for k, fold in enumerate(folds):
+        assert fold["checkpoint"] == f"folds/{k:02d}/model.ckpt"
+        assert (run_dir / fold["checkpoint"]).is_file()
+        assert {"fold.json", "predictions.parquet"} <= {
+            p.name for p in (run_dir / "folds" / f"{k:02d}").iterdir()
+        }
     for fold in folds:
         assert {"train", "valid", "test", "history", "epochs"} <= set(fold)
         assert "train_ic" in fold["train"] and "val_ic" in fold["valid"]
@@ -164,7 +164,7 @@ def test_cli_run_and_predict(tmp_path):
         assert text in result.output
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["run"]["top_k"] == 3
-    checkpoint = out / "checkpoints" / "fold_00.ckpt"
+    checkpoint = out / "folds" / "00" / "model.ckpt"
     result = runner.invoke(app, ["predict", "--checkpoint", str(checkpoint)])
     assert result.exit_code == 0, result.output
     # the checkpoint remembers the data source; without --date it forecasts the last date

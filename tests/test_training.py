@@ -13,12 +13,12 @@ import pytest
 import torch
 
 from alphaseq import load_panel
+from alphaseq.analysis.scoring import per_date_rank, validation_metrics
 from alphaseq.errors import ConfigError, DataError
 from alphaseq.features import compute_features, make_labels
 from alphaseq.forecaster import Forecaster
 from alphaseq.models import build_model
 from alphaseq.training import CheckpointError, Trainer, TrainerConfig
-from alphaseq.training.evaluation import per_date_rank, validation_metrics
 from alphaseq.windows import WindowDataset, valid_samples
 
 FAST = {"progress": False, "device": "cpu"}

@@ -94,7 +94,7 @@ def test_each_fold_trains_on_a_panel_that_ends_at_its_validation_end(values, pan
     original = Forecaster.fit
 
     def spy(self, data, **kwargs):
-        seen.append((data.dates[-1], kwargs["valid"]))
+        seen.append((data.dates[-1], kwargs["fold"]))
         return original(self, data, **kwargs)
 
     monkeypatch.setattr(Forecaster, "fit", spy)
@@ -104,8 +104,8 @@ def test_each_fold_trains_on_a_panel_that_ends_at_its_validation_end(values, pan
     assert len(folds) >= 3
     objective.fold_values(config)
     assert len(seen) == len(folds)
-    for (last_date, valid), fold in zip(seen, folds, strict=True):
-        assert valid == (fold.valid.start_date, fold.valid.end_date)
+    for (last_date, trained), fold in zip(seen, folds, strict=True):
+        assert trained == fold  # the fold's own purged ranges, as alphaseq run uses them
         assert last_date == np.datetime64(fold.valid.end_date, "ns")
         assert last_date < np.datetime64(fold.test.start_date, "ns")
 

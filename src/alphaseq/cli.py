@@ -214,6 +214,15 @@ def run_command(
         list[str] | None,
         typer.Option("--set", help="Override a config value: dotted.key=value (repeatable)."),
     ] = None,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume",
+            help="Continue an interrupted run in --out from its first "
+            "unfinished fold (same config and data).",
+        ),
+    ] = False,
+    force: Annotated[bool, typer.Option("--force", help="Replace whatever --out holds.")] = False,
 ) -> None:
     """Run a walk-forward experiment: train per fold, forecast, backtest, write a run directory."""
     import datetime as dt
@@ -222,7 +231,8 @@ def run_command(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from alphaseq.config import apply_overrides, parse_config
-    from alphaseq.pipeline import run
+    from alphaseq.errors import ConfigError
+    from alphaseq.experiment import run
 
     values, source = _config_values(config)
     values = apply_overrides(values, list(overrides or []))
@@ -231,8 +241,11 @@ def run_command(
         values["data"] = dict(values["data"] or {}) | {"source": data}
     experiment = parse_config(values, source=source)
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    if resume and not out:
+        raise ConfigError("--resume needs the run directory to continue: pass --out DIR")
     run_dir = Path(out) if out else Path("runs") / f"{experiment.name}-{stamp}"
-    err_console.print(f"[bold]alphaseq run[/] {experiment.name} -> {run_dir}", highlight=False)
+    verb = "resuming" if resume else "alphaseq run"
+    err_console.print(f"[bold]{verb}[/] {experiment.name} -> {run_dir}", highlight=False)
     progress = Progress(
         TextColumn("[bold]folds"), BarColumn(), MofNCompleteColumn(), console=err_console
     )
@@ -242,7 +255,7 @@ def run_command(
         progress.update(task, completed=done, total=total)
 
     with progress:
-        result = run(experiment, run_dir, on_fold=on_fold)
+        result = run(experiment, run_dir, on_fold=on_fold, resume=resume, force=force)
     _print_strategies(result.metrics)
     console.print(f"run directory: {run_dir}", highlight=False)
     if (run_dir / "report.html").is_file():
@@ -401,21 +414,46 @@ def tune_command(
         console.print(f"run it:  alphaseq run {result.best_config}", highlight=False)
 
 
+@app.command("backtest")
+@_user_errors
+def backtest_command(
+    run_dir: Annotated[str, typer.Argument(help="A run directory written by alphaseq run.")],
+    overrides: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="Change a portfolio key: portfolio.key=value (repeatable)."),
+    ] = None,
+    out: Annotated[
+        str | None,
+        typer.Option("--out", help="Write the new results there (default: in RUN_DIR)."),
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace a non-empty --out.")] = False,
+) -> None:
+    """Trade a run's stored forecasts again (portfolios, costs, baselines, significance,
+    report) without retraining."""
+    from alphaseq.experiment import rebacktest
+
+    result = rebacktest(run_dir, list(overrides or []), out_dir=out, force=force)
+    _print_strategies(result.metrics)
+    console.print(f"run directory: {result.run_dir}", highlight=False)
+    if (result.run_dir / "report.html").is_file():
+        console.print(f"report: {result.run_dir / 'report.html'}", highlight=False)
+
+
 @app.command("report")
 @_user_errors
 def report_command(
     run_dir: Annotated[str, typer.Argument(help="A run directory written by alphaseq run.")],
 ) -> None:
     """Write RUN_DIR/report.html: one self-contained page with tables and charts."""
-    from pathlib import Path
-
     from alphaseq.errors import ConfigError
+    from alphaseq.experiment import RunRecord
     from alphaseq.report import build_report
 
-    folder = Path(run_dir)
-    if not (folder / "metrics.json").is_file():
-        raise ConfigError(f"'{folder}' is not a run directory (no metrics.json in it)")
-    path = build_report(folder)
+    record = RunRecord(run_dir)
+    if not record.run_dir.is_dir():
+        raise ConfigError(f"run directory not found: '{record.run_dir}'")
+    record.read_metrics()  # a missing or damaged metrics.json: one clear message
+    path = build_report(record.run_dir)
     console.print(f"report written to {path}", highlight=False)
 
 

@@ -17,18 +17,14 @@ import numpy as np
 import pandas as pd
 import torch
 
+from alphaseq.analysis.scoring import SignalScorer
 from alphaseq.data.panel import Panel
 from alphaseq.errors import ConfigError, DataError
 from alphaseq.features import FeatureScaler, FeatureSet, compute_features, make_labels
 from alphaseq.models import build_model, count_parameters
 from alphaseq.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from alphaseq.training.trainer import (
-    Trainer,
-    TrainerConfig,
-    TrainingResult,
-    predict_outputs,
-    prediction_score,
-)
+from alphaseq.training.trainer import Trainer, TrainerConfig, TrainingResult, predict_outputs
+from alphaseq.validation.splits import Fold, LeakageError, Segment
 from alphaseq.windows import WindowDataset, valid_samples
 
 _CLASS_LABELS = {"direction": 2, "three_class": 3}
@@ -61,6 +57,56 @@ class TaskLabels:
     def names(self) -> tuple[str, ...]:
         """Every column name, regression first."""
         return (*self.regression_names, *self.class_names)
+
+    @property
+    def horizons(self) -> tuple[int, ...]:
+        """The horizon of each head (the same for the regression and the class heads)."""
+        names = self.regression_names or self.class_names
+        return tuple(int(name.rsplit("_", 1)[1]) for name in names)
+
+    def signal(self, signal_horizon: int | None = None) -> Signal:
+        """The head that drives the portfolio: see :class:`Signal`."""
+        return resolve_signal(self.horizons, signal_horizon, self.names)
+
+
+@dataclass(frozen=True)
+class Signal:
+    """The one forecast that ranks assets: the same head for early stopping, the tuning
+    objective and the portfolio (resolved once per task by :func:`resolve_signal`).
+
+    Attributes
+    ----------
+    horizon : int
+        Its horizon in trading days.
+    index : int
+        Column of the model's outputs (regression head, or class head for a classifier)
+        and of the label array whose truth it is scored against: heads and label
+        columns come in the same horizon order, regression first.
+    label : str
+        Name of that label column (e.g. ``trend_30``).
+    """
+
+    horizon: int
+    index: int
+    label: str
+
+
+def resolve_signal(
+    horizons: Sequence[int], signal_horizon: int | None = None, names: Sequence[str] = ()
+) -> Signal:
+    """The signal head of a task with these horizons: ``signal_horizon``, or the longest.
+
+    Raises
+    ------
+    ConfigError
+        When ``signal_horizon`` is not one of ``horizons``.
+    """
+    horizons = [int(h) for h in horizons]
+    wanted = int(signal_horizon) if signal_horizon is not None else max(horizons)
+    if wanted not in horizons:
+        raise ConfigError(f"signal_horizon {wanted} is not one of the horizons {horizons}")
+    index = horizons.index(wanted)
+    return Signal(wanted, index, str(names[index]) if len(names) > index else "")
 
 
 def task_labels(
@@ -272,6 +318,78 @@ class Forecaster:
             raise ConfigError(f"the date range {start}..{end} holds no date of the panel")
         return first, last
 
+    def task_labels(self, panel: Panel) -> TaskLabels:
+        """The labels this forecaster trains on, built on ``panel`` (see :func:`task_labels`).
+
+        Build them once per panel and pass them to every :meth:`fit` (``labels=``).
+        """
+        return task_labels(
+            panel,
+            self._task(),
+            self.label,
+            self.horizons,
+            flat_band=self.flat_band,
+            vol_window=self.vol_window,
+        )
+
+    def _given_labels(self, panel: Panel, labels: TaskLabels | None) -> TaskLabels:
+        if labels is None:
+            return self.task_labels(panel)
+        horizons = tuple(int(h) for h in self.horizons)
+        if labels.values.shape[:2] != panel.shape or labels.horizons != horizons:
+            raise ConfigError(
+                f"the given labels (horizons {list(labels.horizons)}, shape "
+                f"{labels.values.shape[:2]}) do not match this forecaster (horizons "
+                f"{list(horizons)}) or the panel {panel.shape}: build them with task_labels()"
+            )
+        return labels
+
+    def _sample_ranges(
+        self,
+        panel: Panel,
+        train: tuple[str | None, str | None] | None,
+        valid: tuple[str | None, str | None] | None,
+        fold: Fold | None,
+        horizon: int,
+        embargo: int,
+    ) -> tuple[tuple[Segment, Segment | None], tuple[Segment, Segment | None]]:
+        """(train window, valid window) and their purged sample ranges.
+
+        Purging itself is :meth:`Segment.purged`, the one place that decides it.
+        """
+        if fold is not None:
+            if train is not None or valid is not None:
+                raise ConfigError("give fit() either a fold or train/valid ranges, not both")
+            if fold.label_horizon < horizon or fold.embargo < embargo:
+                raise LeakageError(
+                    f"fold {fold.index} was purged for a {fold.label_horizon}-day label and a "
+                    f"{fold.embargo}-day embargo; these labels reach {horizon} days ahead"
+                )
+            return (fold.train, fold.valid), (fold.train_samples, fold.valid_samples)
+        if train is None:
+            split = int(panel.n_dates * (1 - self.valid_fraction))
+            train_rows = (0, split - 1)
+            valid_rows = (split, panel.n_dates - 1) if self.valid_fraction > 0 else None
+        else:
+            train_rows = self._rows(panel, *train)
+            valid_rows = None if valid is None else self._rows(panel, *valid)
+        if valid_rows is not None and valid_rows[0] <= train_rows[1]:
+            raise ConfigError("the validation range must start after the training range ends")
+        windows = [
+            None if rows is None else Segment.from_rows(panel.dates, *rows)
+            for rows in (train_rows, valid_rows)
+        ]
+        purged = []
+        for name, window in zip(("training", "validation"), windows, strict=True):
+            if window is not None and window.last_sample(horizon, embargo) < window.start:
+                raise DataError(
+                    f"no {name} sample: the {name} range {window.start_date}.."
+                    f"{window.end_date} has no complete {self.lookback}-day window with a "
+                    f"known {horizon}-day label"
+                )
+            purged.append(None if window is None else window.purged(panel.dates, horizon, embargo))
+        return (windows[0], windows[1]), (purged[0], purged[1])
+
     # ----------------------------------------------------------------- fit
     def fit(
         self,
@@ -279,10 +397,12 @@ class Forecaster:
         *,
         train: tuple[str | None, str | None] | None = None,
         valid: tuple[str | None, str | None] | None = None,
+        fold: Fold | None = None,
         checkpoint: str | Path | None = None,
         resume: bool = False,
         embargo: int = 0,
         feature_set: FeatureSet | None = None,
+        labels: TaskLabels | None = None,
     ) -> Forecaster:
         """Train on ``panel``.
 
@@ -294,6 +414,9 @@ class Forecaster:
             Date ranges (inclusive). Default: the first ``1 - valid_fraction`` of the
             dates to train, the rest to validate. Labels of training samples end by the
             training range's end (purge), and the same for validation.
+        fold : Fold, optional
+            A walk-forward fold instead of ``train``/``valid``: its purged sample ranges
+            (``fold.train_samples``, ``fold.valid_samples``) are used as they are.
         checkpoint : path, optional
             Training checkpoint written after every epoch; with ``resume=True``
             training continues from it after a crash.
@@ -302,49 +425,41 @@ class Forecaster:
         feature_set : FeatureSet, optional
             Features already computed on ``panel`` (with this forecaster's names and
             cross-section setting), to share one computation across folds.
+        labels : TaskLabels, optional
+            Labels already built on ``panel`` by :meth:`task_labels` (once per run).
         """
         config = self._trainer_config()
-        labels = task_labels(
-            panel,
-            self._task(),
-            self.label,
-            self.horizons,
-            flat_band=self.flat_band,
-            vol_window=self.vol_window,
-        )
+        labels = self._given_labels(panel, labels)
         values, names = self._features(panel, self.features, feature_set)
         horizon = labels.horizon
-
-        if train is None:
-            split = int(panel.n_dates * (1 - self.valid_fraction))
-            train_rows = (0, split - 1)
-            valid_rows = (split, panel.n_dates - 1) if self.valid_fraction > 0 else None
-        else:
-            train_rows = self._rows(panel, *train)
-            valid_rows = None if valid is None else self._rows(panel, *valid)
-        if valid_rows is not None and valid_rows[0] <= train_rows[1]:
-            raise ConfigError("the validation range must start after the training range ends")
+        signal = labels.signal(self.signal_horizon)
+        windows, purged = self._sample_ranges(panel, train, valid, fold, horizon, embargo)
+        train_window, valid_window = windows
+        train_seg, valid_seg = purged
+        train_rows = (train_window.start, train_window.end)
+        valid_rows = None if valid_window is None else (valid_window.start, valid_window.end)
 
         scaler = None
         if self.scaler is not None:
+            # Fitted on the whole training window (features at t read data <= t only).
             scaler = FeatureScaler(self.scaler, clip=self.scaler_clip).fit(
                 values, slice(train_rows[0], train_rows[1] + 1)
             )
             values = scaler.transform(values)
 
-        def samples(rows: tuple[int, int], stride: int):
+        def samples(segment: Segment, stride: int):
+            # The segment is already purged: its last row's label ends inside the window.
             return valid_samples(
                 values,
                 self.lookback,
                 labels=labels.values,
                 mask=panel.mask,
-                start=rows[0],
-                end=rows[1],
-                label_horizon=horizon + embargo,
+                start=segment.start,
+                end=segment.end,
                 stride=stride,
             )
 
-        train_samples = samples(train_rows, self.stride)
+        train_samples = samples(train_seg, self.stride)
         label_values = labels.values
         label_scale = None
         n_reg = len(labels.regression_names)
@@ -378,6 +493,9 @@ class Forecaster:
         trainer = Trainer(
             config,
             checkpoint_path=checkpoint,
+            # Early stopping (and the tuning objective reading the history) score the
+            # very head that the portfolio trades.
+            scorer=SignalScorer(signal.index, signal.index),
             metadata={
                 "forecaster": self.get_params(),
                 "feature_names": names,
@@ -390,8 +508,8 @@ class Forecaster:
         device = trainer.device
         train_data = WindowDataset(values, train_samples, label_values, device=device)
         valid_data = None
-        if valid_rows is not None:
-            valid_data = WindowDataset(values, samples(valid_rows, 1), label_values, device=device)
+        if valid_seg is not None:
+            valid_data = WindowDataset(values, samples(valid_seg, 1), label_values, device=device)
 
         model_params = dict(self.model_params or {})
         torch.manual_seed(config.seed)  # the initial weights are part of the result
@@ -419,6 +537,7 @@ class Forecaster:
         self.history_ = result.history
         self.best_epoch_ = result.best_epoch
         self.best_score_ = result.best_score
+        self.signal_ = signal
         self.data_fingerprint_ = panel.fingerprint()
         self.train_range_ = (self._day(panel, train_rows[0]), self._day(panel, train_rows[1]))
         self.valid_range_ = (
@@ -474,7 +593,7 @@ class Forecaster:
             {
                 "date": panel.dates[samples.t],
                 "ticker": panel.tickers[samples.i],
-                "prediction": prediction_score(output).cpu().numpy(),
+                "prediction": np.nan,  # filled from the signal head below
             }
         )
         regression_names, class_names = self._head_names()
@@ -566,11 +685,7 @@ class Forecaster:
     def _signal(self, frame: pd.DataFrame, regression: list[str], classes: list[str]):
         """The ranking score: the signal horizon's regression output (in the label's own
         units), or for a classifier P(up) - P(down)."""
-        horizons = [int(h) for h in self.horizons]
-        wanted = self.signal_horizon or max(horizons)
-        if wanted not in horizons:
-            raise ConfigError(f"signal_horizon {wanted} is not one of the horizons {horizons}")
-        k = horizons.index(wanted)
+        k = resolve_signal(self.horizons, self.signal_horizon).index
         if regression:
             return frame[regression[k]]
         name = classes[k]

@@ -274,10 +274,11 @@ def plot_attention_heatmap(
         extent=(-0.5, lookback - 0.5, n_rows - 0.5, -0.5),
     )
     ax.axhline(n_rows - 1.5, color="white", linewidth=1.5)  # folds above, their mean below
-    ax.set_yticks(range(n_rows), labels)
+    # Titles and fold labels are user strings: "$10k_$20k" is text, not math text.
+    ax.set_yticks(range(n_rows), labels, parse_math=False)
     ax.set_xlabel("lag (trading days before the forecast date; 0 = most recent)")
     ax.set_ylabel("walk-forward fold")
-    ax.set_title(title or "Temporal attention by lag")
+    ax.set_title(title or "Temporal attention by lag", parse_math=False)
     colorbar = fig.colorbar(image, ax=ax, pad=0.02)
     colorbar.set_label(f"mean attention weight (uniform = {1.0 / lookback:.3g})")
     fig.tight_layout()

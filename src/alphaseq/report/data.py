@@ -26,6 +26,8 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from alphaseq.backtest.metrics import per_date_ic
+
 __all__ = [
     "TRADING_DAYS",
     "RunData",
@@ -275,22 +277,11 @@ def monthly_returns(daily: pd.Series) -> pd.DataFrame:
     return table
 
 
-def _per_date_correlation(x: pd.Series, y: pd.Series, dates: pd.Series) -> pd.Series:
-    """Pearson correlation of ``x`` and ``y`` within each date (NaN below 3 pairs)."""
-    frame = pd.DataFrame({"date": dates.to_numpy(), "x": x.to_numpy(), "y": y.to_numpy()})
-    groups = frame.groupby("date")
-    xc = frame["x"] - groups["x"].transform("mean")
-    yc = frame["y"] - groups["y"].transform("mean")
-    parts = pd.DataFrame({"date": frame["date"], "xy": xc * yc, "xx": xc * xc, "yy": yc * yc})
-    sums = parts.groupby("date")[["xy", "xx", "yy"]].sum()
-    counts = groups.size()
-    denominator = np.sqrt(sums["xx"] * sums["yy"])
-    corr = sums["xy"] / denominator.where(denominator > 1e-300)
-    return corr.where(counts >= 3).sort_index()
-
-
 def cross_section_ic(predictions: pd.DataFrame) -> pd.DataFrame:
     """Per-date IC and rank IC across tickers of the prediction against its label.
+
+    The same figures as ``metrics.json`` (both come from
+    :func:`alphaseq.backtest.metrics.per_date_ic`, the one definition of a per-date IC).
 
     Parameters
     ----------
@@ -301,21 +292,18 @@ def cross_section_ic(predictions: pd.DataFrame) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        Index: dates with at least 3 tickers; columns ``ic`` (Pearson) and
-        ``rank_ic`` (Spearman: Pearson of the within-date ranks, ties averaged).
+        Index: the dates that have an IC (see ``per_date_ic``); columns ``ic``
+        (Pearson) and ``rank_ic`` (Spearman, ties averaged).
     """
-    known = predictions[["date", "prediction", "label"]].copy()
-    known["prediction"] = known["prediction"].astype(np.float64)
-    known["label"] = known["label"].astype(np.float64)
-    known = known[np.isfinite(known["prediction"]) & np.isfinite(known["label"])]
-    if known.empty:
-        return pd.DataFrame(columns=["ic", "rank_ic"], dtype=np.float64)
-    ranks = known.groupby("date")[["prediction", "label"]].rank(method="average")
-    ic = _per_date_correlation(known["prediction"], known["label"], known["date"])
-    rank_ic = _per_date_correlation(ranks["prediction"], ranks["label"], known["date"])
-    out = pd.DataFrame({"ic": ic, "rank_ic": rank_ic}).dropna(how="all")
-    out.index = pd.DatetimeIndex(out.index)
-    return out
+    empty = pd.DataFrame(columns=["ic", "rank_ic"], dtype=np.float64)
+    prediction = predictions["prediction"].to_numpy(np.float64)
+    label = predictions["label"].to_numpy(np.float64)
+    if not (np.isfinite(prediction) & np.isfinite(label)).any():
+        return empty
+    daily = per_date_ic(prediction, label, predictions["date"].to_numpy())
+    out = daily.set_index(pd.DatetimeIndex(daily["date"]))[["ic", "rank_ic"]]
+    out.index.name = None
+    return out.astype(np.float64)
 
 
 def monthly_ic(daily_ic: pd.DataFrame) -> pd.DataFrame:

@@ -44,6 +44,8 @@ WIDTH = 7.4
 """Width in inches of the full-width charts."""
 
 _STYLE = {
+    # Run names, strategies and tickers are user strings: "$10k_$20k" is text, not math.
+    "text.parse_math": False,
     "font.size": 9,
     "axes.titlesize": 10,
     "axes.titleweight": "bold",

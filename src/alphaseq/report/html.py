@@ -23,6 +23,7 @@ import matplotlib
 import numpy as np
 import pandas as pd
 
+from alphaseq._atomic import atomic_write_text
 from alphaseq.report import figures
 from alphaseq.report.data import (
     TRADING_DAYS,
@@ -1171,7 +1172,10 @@ def render_report(data: RunData) -> str:
         try:
             html = builders[section_id]()
         except Exception as exc:  # one broken part must not cost the whole page
-            logger.warning("report: section %r failed: %s", section_id, exc, exc_info=True)
+            logger.warning(
+                "report: section %r was skipped: %s: %s", section_id, type(exc).__name__, exc
+            )
+            logger.info("report: section %r failed", section_id, exc_info=True)  # run.log
             if section_id in OPTIONAL_SECTIONS:
                 continue
             html = _section(
@@ -1228,8 +1232,4 @@ def build_report(run_dir: str | Path) -> Path:
     """
     data = load_run(run_dir)
     page = render_report(data)
-    path = data.run_dir / "report.html"
-    temporary = path.with_name(".report.html.tmp")
-    temporary.write_text(page, encoding="utf-8")
-    temporary.replace(path)
-    return path
+    return atomic_write_text(data.run_dir / "report.html", page)

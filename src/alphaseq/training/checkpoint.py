@@ -18,7 +18,6 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import io
-import os
 import pickle
 import platform
 from pathlib import Path
@@ -27,6 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from alphaseq._atomic import atomic_write_bytes
 from alphaseq.errors import AlphaseqError
 
 MAGIC = b"ALPHASEQ-CHECKPOINT\n"
@@ -71,18 +71,7 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> str:
     data = buffer.getvalue()
     digest = hashlib.sha256(data).hexdigest()
     header = MAGIC + f"{FORMAT_VERSION} {digest} {len(data)}\n".encode()
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as handle:
-            handle.write(header)
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    _fsync_dir(path.parent)
+    atomic_write_bytes(path, header + data)
     return digest
 
 
@@ -132,17 +121,3 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     if not isinstance(payload, dict):
         raise CheckpointError(f"'{path}' does not hold a checkpoint dictionary")
     return payload
-
-
-def _fsync_dir(folder: Path) -> None:
-    # Make the rename itself durable; not every platform allows opening a folder.
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

@@ -27,7 +27,6 @@ from alphaseq.errors import ConfigError
 from alphaseq.losses import LossBatch, make_loss, needs_date_major
 from alphaseq.models.base import ModelOutput
 from alphaseq.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from alphaseq.training.evaluation import validation_metrics
 from alphaseq.windows import WindowDataset
 
 Monitor = Literal["loss", "ic", "rank_ic", "sharpe"]
@@ -109,6 +108,10 @@ class Trainer:
     metadata : dict, optional
         Extra JSON-ready facts stored in every checkpoint (feature names, data
         fingerprint, scaler statistics, the resolved experiment config ...).
+    scorer : callable, optional
+        ``scorer(output, data) -> {name: value}``: the validation figures beside the loss
+        (recorded as ``val_<name>``; ``config.monitor`` may name one). The loop knows
+        nothing of what they mean; without a scorer only the loss is recorded.
     callbacks : list of callable, optional
         ``callback(epoch, entry)`` after each epoch's checkpoint is written.
     """
@@ -119,6 +122,7 @@ class Trainer:
         *,
         checkpoint_path: str | Path | None = None,
         metadata: dict[str, Any] | None = None,
+        scorer: Callable[[ModelOutput, WindowDataset], dict[str, float]] | None = None,
         callbacks: list[Callable[[int, dict[str, float]], None]] | None = None,
     ) -> None:
         if config is None:
@@ -128,6 +132,7 @@ class Trainer:
         self.config = config
         self.checkpoint_path = None if checkpoint_path is None else Path(checkpoint_path)
         self.metadata = metadata or {}
+        self.scorer = scorer
         self.callbacks = callbacks or []
         self.device = resolve_device(config.device)
         if config.precision == "fp16" and self.device.type != "cuda":
@@ -242,6 +247,12 @@ class Trainer:
             entry: dict[str, float] = {"epoch": epoch, "train_loss": train_loss}
             if valid is not None and len(valid):
                 entry.update(self.evaluate(model, valid))
+            if monitor != "loss" and f"val_{monitor}" not in entry:
+                given = sorted(k[4:] for k in entry if k.startswith("val_"))
+                raise ConfigError(
+                    f"training.monitor is {monitor!r}, but validation gives {given}: "
+                    f"monitor 'loss' or give the trainer a scorer"
+                )
             score = entry["train_loss"] if monitor == "loss" else entry[f"val_{monitor}"]
             if monitor == "loss" and valid is not None and len(valid):
                 score = entry["val_loss"]
@@ -362,7 +373,7 @@ class Trainer:
 
     @torch.no_grad()
     def evaluate(self, model: nn.Module, data: WindowDataset) -> dict[str, float]:
-        """Validation loss, IC, rank IC and top-quintile Sharpe of ``model`` on ``data``."""
+        """Validation loss and the scorer's figures of ``model`` on ``data``."""
         output = self.predict(model, data)
         target = data.labels[data.t, data.i]
         group = data.t
@@ -374,7 +385,7 @@ class Trainer:
             volatility=data.aux_batch("volatility", positions),
         )
         loss = self.loss_fn(output, batch).item()
-        figures = validation_metrics(prediction_score(output), target[:, 0].float(), group)
+        figures = {} if self.scorer is None else self.scorer(output, data)
         return {"val_loss": loss} | {f"val_{k}": v for k, v in figures.items()}
 
     # ------------------------------------------------------------ checkpoints
@@ -464,17 +475,6 @@ def predict_outputs(
         regression=_cat([p.regression for p in parts]),
         logits=_cat([p.logits for p in parts]),
     )
-
-
-def prediction_score(output: ModelOutput) -> torch.Tensor:
-    """One number per sample to rank by: the first regression output, or for a
-    classifier P(up) - P(down) (the first and last classes)."""
-    if output.regression is not None:
-        return output.regression[:, 0].float()
-    if output.logits is None:
-        raise ConfigError("the model returned neither regression outputs nor logits")
-    probs = torch.softmax(output.logits[:, 0].float(), dim=-1)
-    return probs[:, -1] - probs[:, 0]  # P(up) - P(down), for two or three classes
 
 
 def _cat(parts: list[torch.Tensor | None]) -> torch.Tensor | None:

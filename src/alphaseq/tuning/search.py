@@ -45,9 +45,17 @@ from alphaseq._logging import logger
 from alphaseq.config import ExperimentConfig, parse_config
 from alphaseq.data import Panel
 from alphaseq.errors import AlphaseqError, ConfigError
+from alphaseq.experiment import (
+    fit_fold,
+    load_run_panel,
+    make_forecaster,
+    make_splitter,
+    resolve_config,
+    timing_setup,
+)
 from alphaseq.features import FeatureSet, compute_features
+from alphaseq.forecaster import TaskLabels
 from alphaseq.models import build_model
-from alphaseq.pipeline import _forecaster, _splitter, _timing_setup, load_run_panel
 from alphaseq.tuning.space import (
     ParamSpec,
     apply_params,
@@ -118,9 +126,9 @@ class ValidationObjective:
             )
         self.panel = panel if panel is not None else load_run_panel(self.base)
         if self.base.mode == "timing":
-            _timing_setup(self.base, self.panel)  # a wrong timing.ticker: say so now
+            timing_setup(self.base, self.panel)  # a wrong timing.ticker: say so now
         self._cache_key: tuple | None = None
-        self._cache: dict[str, FeatureSet] = {}
+        self._cache: dict[str, tuple[FeatureSet, TaskLabels]] = {}
 
     # ------------------------------------------------------------------ configs
     def config_for(self, params: Mapping[str, Any]) -> ExperimentConfig:
@@ -141,7 +149,7 @@ class ValidationObjective:
     def folds(self, config: ExperimentConfig) -> list[Fold]:
         """The walk-forward folds of ``config`` (dates only: no price is read)."""
         # TaskLabels.horizon is the longest label horizon, for every task.
-        folds = _splitter(config).split(self.panel.dates, max(config.labels.horizons))
+        folds = make_splitter(config).split(self.panel.dates, max(config.labels.horizons))
         missing = [fold.index for fold in folds if fold.valid is None]
         if missing:
             raise ConfigError(
@@ -197,34 +205,35 @@ class ValidationObjective:
         """
         seen = self.panel.slice_dates(None, fold.valid.end_date)
         if config.mode == "timing":
-            seen, config = _timing_setup(config, seen)
-        training = config.training.model_copy(update={"progress": False})
-        config = config.model_copy(update={"training": training})
-        model = _forecaster(config)
-        model.fit(
-            seen,
-            train=(fold.train.start_date, fold.train.end_date),
-            valid=(fold.valid.start_date, fold.valid.end_date),
-            embargo=fold.embargo,
-            feature_set=self._features(config, seen, fold),
-        )
+            seen, config = timing_setup(config, seen)
+        config = resolve_config(config)
+        features, labels = self._inputs(config, seen, fold)
+        # The very fit alphaseq run makes (same purged ranges, same signal head).
+        model = fit_fold(config, seen, fold, features=features, labels=labels, progress=False)
         if model.best_epoch_ < 0:
             return float("nan")
         value = float(model.history_[model.best_epoch_].get(METRICS[self.metric], float("nan")))
         return -value if self.metric == "loss" else value
 
-    def _features(self, config: ExperimentConfig, seen: Panel, fold: Fold) -> FeatureSet:
+    def _inputs(
+        self, config: ExperimentConfig, seen: Panel, fold: Fold
+    ) -> tuple[FeatureSet, TaskLabels]:
+        """Features and labels of the fold's truncated panel, computed once per fold."""
         key = (
             tuple(config.features.names or ()),
             config.features.cross_section,
             tuple(seen.tickers),
+            config.task,
+            config.labels.model_dump_json(),
         )
         if key != self._cache_key:
             self._cache_key, self._cache = key, {}
         if fold.valid.end_date not in self._cache:
-            self._cache[fold.valid.end_date] = compute_features(
+            features = compute_features(
                 seen, config.features.names, cross_section=config.features.cross_section
             )
+            labels = make_forecaster(config).task_labels(seen)
+            self._cache[fold.valid.end_date] = (features, labels)
         return self._cache[fold.valid.end_date]
 
 

@@ -124,6 +124,25 @@ class Segment:
         """
         return self.end - label_horizon - embargo
 
+    def purged(self, dates: np.ndarray, label_horizon: int, embargo: int = 0) -> Segment:
+        """The rows whose samples may be used: ``start .. last_sample(h, embargo)``.
+
+        This is the one place that decides purging; folds and
+        :meth:`alphaseq.forecaster.Forecaster.fit` both call it.
+
+        Raises
+        ------
+        ConfigError
+            When the segment is too short to hold one sample.
+        """
+        last = self.last_sample(label_horizon, embargo)
+        if last < self.start:
+            raise ConfigError(
+                f"the window {self} has {len(self)} trading days, too few for one sample "
+                f"whose {label_horizon}-day label plus {embargo}-day embargo ends inside it"
+            )
+        return Segment.from_rows(dates, self.start, last)
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: dates, rows and the number of trading days."""
         return {
@@ -283,7 +302,7 @@ def _purged(
             f"{label_horizon + embargo}); lengthen the window or shorten the label horizon "
             f"or embargo"
         )
-    return Segment.from_rows(dates, segment.start, last)
+    return segment.purged(dates, label_horizon, embargo)
 
 
 _LONG = {"train": "training", "valid": "validation", "test": "test"}

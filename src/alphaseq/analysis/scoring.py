@@ -1,4 +1,5 @@
-"""Validation figures computed on the device: per-date IC, rank IC and a top-quintile Sharpe.
+"""Forecast scoring on the device: per-date IC, rank IC, a top-quintile Sharpe, and the
+validation scorer the trainer is given (it knows nothing of finance itself).
 
 All functions take flat per-sample tensors plus a ``group`` tensor (the date of each
 sample) and work with segment sums, without Python loops over dates.
@@ -7,6 +8,9 @@ sample) and work with segment sums, without Python loops over dates.
 from __future__ import annotations
 
 import torch
+
+from alphaseq.models.base import ModelOutput
+from alphaseq.windows import WindowDataset
 
 
 def _segments(group: torch.Tensor) -> tuple[torch.Tensor, int]:
@@ -91,3 +95,48 @@ def validation_metrics(
         "rank_ic": rank_ic.mean().item() if len(rank_ic) else float("nan"),
         "sharpe": sharpe,
     }
+
+
+def signal_score(output: ModelOutput, column: int = 0) -> torch.Tensor:
+    """One ranking score per sample from output head ``column``.
+
+    The regression output of that head when the model has regression outputs, else
+    for a classifier P(last class) - P(first class) of that head (P(up) - P(down)).
+    """
+    if output.regression is not None:
+        return output.regression[:, column].float()
+    if output.logits is None:
+        raise ValueError("the model returned neither regression outputs nor logits")
+    probs = torch.softmax(output.logits[:, column].float(), dim=-1)
+    return probs[:, -1] - probs[:, 0]
+
+
+def prediction_score(output: ModelOutput) -> torch.Tensor:
+    """The first head's score (:func:`signal_score` of column 0)."""
+    return signal_score(output, 0)
+
+
+class SignalScorer:
+    """Validation scorer of one head: IC, rank IC and top-quintile Sharpe against its truth.
+
+    The caller resolves which head is the signal (:func:`alphaseq.forecaster.resolve_signal`)
+    so that early stopping, the tuning objective and the portfolio all use the same one.
+
+    Parameters
+    ----------
+    prediction_column : int, default 0
+        Output head scored (see :func:`signal_score`).
+    target_column : int, default 0
+        Label column it is scored against.
+    """
+
+    def __init__(self, prediction_column: int = 0, target_column: int = 0) -> None:
+        self.prediction_column = prediction_column
+        self.target_column = target_column
+
+    def __repr__(self) -> str:
+        return f"SignalScorer({self.prediction_column}, {self.target_column})"
+
+    def __call__(self, output: ModelOutput, data: WindowDataset) -> dict[str, float]:
+        target = data.labels[data.t, data.i][:, self.target_column].float()
+        return validation_metrics(signal_score(output, self.prediction_column), target, data.t)

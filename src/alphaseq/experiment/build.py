@@ -1,0 +1,215 @@
+"""Build an experiment's pieces from its config: panel, splitter, forecaster, per-fold fit.
+
+``alphaseq run`` and ``alphaseq tune`` both build through these functions, so that a
+fold is trained the same way whichever command asks for it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from alphaseq._logging import logger
+from alphaseq.config import ExperimentConfig
+from alphaseq.data import Panel, load_panel
+from alphaseq.errors import ConfigError, DataError
+from alphaseq.features import FeatureSet, compute_features
+from alphaseq.forecaster import Forecaster, Signal, TaskLabels
+from alphaseq.validation import FixedSplit, Fold, WalkForwardSplit
+
+__all__ = [
+    "ExperimentData",
+    "fit_fold",
+    "load_run_panel",
+    "make_forecaster",
+    "make_splitter",
+    "prepare",
+    "resolve_config",
+    "timing_setup",
+]
+
+
+def load_run_panel(config: ExperimentConfig, source: str | None = None) -> Panel:
+    """The panel of an experiment: its data source (or ``source``), cut at ``data.end``."""
+    data = config.data
+    panel = load_panel(
+        source or data.source, min_history=data.min_history, benchmark=data.benchmark
+    )
+    if data.benchmark_source is not None:
+        if data.benchmark is not None:
+            raise ConfigError("set data.benchmark or data.benchmark_source, not both")
+        other = load_panel(data.benchmark_source)
+        if other.n_tickers != 1 and other.benchmark is None:
+            raise DataError(
+                f"benchmark source {data.benchmark_source!r} holds {other.n_tickers} tickers; "
+                f"expected one instrument"
+            )
+        series = other.benchmark if other.benchmark is not None else other.close[:, 0]
+        name = other.benchmark_name or str(other.tickers[0])
+        aligned = (
+            pd.Series(series, index=pd.DatetimeIndex(other.dates))
+            .reindex(pd.DatetimeIndex(panel.dates))
+            .to_numpy(np.float64)
+        )
+        panel = panel._replace(benchmark=aligned, benchmark_name=name)
+    # Only the end is cut: history before data.start still warms up the features (a
+    # 252-day return needs a year of prices); the folds start at data.start.
+    if data.end:
+        panel = panel.slice_dates(None, data.end)
+    if panel.n_dates == 0 or (
+        data.start and panel.dates[-1] < np.datetime64(pd.Timestamp(data.start), "ns")
+    ):
+        raise DataError(f"no date of {panel.name!r} falls in {data.start}..{data.end}")
+    return panel
+
+
+def timing_setup(config: ExperimentConfig, panel: Panel) -> tuple[Panel, ExperimentConfig]:
+    """Timing trains on the one instrument's own history and monitors the loss (no
+    cross-section to rank, so no IC)."""
+    ticker = config.timing.ticker
+    if ticker is None:
+        if panel.n_tickers != 1:
+            raise ConfigError(
+                f"timing needs one instrument; {panel.name!r} has {panel.n_tickers} tickers: "
+                f"set timing.ticker"
+            )
+    else:
+        if ticker not in set(panel.tickers):
+            raise ConfigError(f"timing.ticker {ticker!r} is not in {panel.name!r}")
+        panel = panel.select_tickers([ticker])
+    if config.features.cross_section is not None:
+        raise ConfigError("features.cross_section makes no sense for one instrument: set null")
+    if config.training.monitor != "loss":
+        logger.info("timing: monitoring the validation loss (IC needs a cross-section)")
+        training = config.training.model_copy(update={"monitor": "loss"})
+        config = config.model_copy(update={"training": training})
+    return panel, config
+
+
+def resolve_config(config: ExperimentConfig) -> ExperimentConfig:
+    """The config with every default the experiment decides made explicit, so that
+    ``config.yaml`` records what really ran (the task's default loss)."""
+    if config.task != "regression" and "loss" not in config.training.model_fields_set:
+        loss = "multi_task" if config.task == "trend" else "direction_ce"
+        training = config.training.model_copy(update={"loss": loss})
+        config = config.model_copy(update={"training": training})
+    return config
+
+
+def make_splitter(config: ExperimentConfig) -> WalkForwardSplit | FixedSplit:
+    """The splitter of ``config.validation`` (folds start at ``data.start``)."""
+    v = config.validation
+    start = config.data.start
+    if v.scheme == "fixed":
+        train, valid, test = v.fractions
+        return FixedSplit(
+            train=train, valid=valid, test=test, embargo_days=v.embargo_days, start=start
+        )
+    return WalkForwardSplit(
+        start=start,
+        train_months=v.train_months,
+        valid_months=v.valid_months,
+        test_months=v.test_months,
+        step_months=v.step_months,
+        expanding=v.expanding,
+        embargo_days=v.embargo_days,
+    )
+
+
+def make_forecaster(config: ExperimentConfig) -> Forecaster:
+    """An unfitted :class:`Forecaster` with the config's features, labels, model and loop."""
+    return Forecaster(
+        model=config.model.name,
+        model_params=dict(config.model.params),
+        features=config.features.names,
+        cross_section=config.features.cross_section,
+        scaler=config.features.scaler,
+        scaler_clip=config.features.clip,
+        label=config.labels.kind,
+        horizons=tuple(config.labels.horizons),
+        flat_band=config.labels.flat_band,
+        task=config.task,
+        class_weights=config.labels.class_weights,
+        signal_horizon=config.labels.signal_horizon,
+        vol_window=config.labels.vol_window,
+        lookback=config.windows.lookback,
+        stride=config.windows.stride,
+        trainer=config.training,
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class ExperimentData:
+    """What every fold of one experiment shares, computed once.
+
+    Attributes
+    ----------
+    config : ExperimentConfig
+        The resolved config (timing set-up and task defaults applied).
+    panel : Panel
+        The prices (one instrument for timing).
+    features : FeatureSet
+        Causal features of the whole panel.
+    labels : TaskLabels
+        The task's labels of the whole panel.
+    signal : Signal
+        The head that drives early stopping, tuning and the portfolio.
+    folds : list of Fold
+        The walk-forward (or fixed) folds, purged for the labels' horizon.
+    """
+
+    config: ExperimentConfig
+    panel: Panel
+    features: FeatureSet
+    labels: TaskLabels
+    signal: Signal
+    folds: list[Fold]
+
+
+def prepare(config: ExperimentConfig, panel: Panel | None = None) -> ExperimentData:
+    """Load (or take) the panel, compute features and labels once, and split the folds."""
+    panel = panel if panel is not None else load_run_panel(config)
+    if config.mode == "timing":
+        panel, config = timing_setup(config, panel)
+    config = resolve_config(config)
+    features = compute_features(
+        panel, config.features.names, cross_section=config.features.cross_section
+    )
+    labels = make_forecaster(config).task_labels(panel)
+    signal = labels.signal(config.labels.signal_horizon)
+    folds = make_splitter(config).split(panel.dates, labels.horizon)
+    return ExperimentData(config, panel, features, labels, signal, folds)
+
+
+def fit_fold(
+    config: ExperimentConfig,
+    panel: Panel,
+    fold: Fold,
+    *,
+    features: FeatureSet | None = None,
+    labels: TaskLabels | None = None,
+    progress: bool | None = None,
+) -> Forecaster:
+    """Train one fold's forecaster on its purged training samples, early-stopping on its
+    validation samples.
+
+    Parameters
+    ----------
+    config : ExperimentConfig
+        The resolved experiment.
+    panel : Panel
+        Prices; a panel cut at the validation end (tuning) gives the same rows.
+    fold : Fold
+        The fold; its purged sample ranges are used as they are.
+    features, labels : optional
+        Computed once on ``panel`` and shared across folds.
+    progress : bool, optional
+        Override ``training.progress``.
+    """
+    if progress is not None and progress != config.training.progress:
+        training = config.training.model_copy(update={"progress": progress})
+        config = config.model_copy(update={"training": training})
+    model = make_forecaster(config)
+    return model.fit(panel, fold=fold, embargo=fold.embargo, feature_set=features, labels=labels)

@@ -1,0 +1,362 @@
+"""The stages of an experiment, each reading what the previous one left in the run record.
+
+``walk_forward`` (per fold: fit, forecast the test window, attention, history; each fold
+written as soon as it ends) -> ``stitch`` (one out-of-sample record) -> ``strategies``
+(every strategy from the stored forecasts) -> ``summarize`` (metrics.json, written last).
+The report is a view of the finished record (:func:`alphaseq.report.build_report`).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from alphaseq._logging import logger
+from alphaseq.analysis.attention import attention_summary, average_by_lag, plot_attention_heatmap
+from alphaseq.analysis.classification import (
+    classification_block,
+    direction_accuracy,
+    regression_block,
+)
+from alphaseq.backtest import forecast_metrics, performance_metrics, significance_report
+from alphaseq.config import ExperimentConfig
+from alphaseq.data import Panel
+from alphaseq.errors import DataError
+from alphaseq.experiment.build import ExperimentData, fit_fold
+from alphaseq.experiment.record import FoldResult, RunRecord
+from alphaseq.experiment.strategies import build_strategies
+from alphaseq.training.checkpoint import library_versions
+from alphaseq.training.trainer import resolve_device
+from alphaseq.validation import Fold
+
+__all__ = [
+    "PREDICTION_COLUMNS",
+    "run_fold",
+    "stitch",
+    "strategies",
+    "summarize",
+    "walk_forward",
+]
+
+#: Columns of the stitched ``predictions.parquet`` (other tasks add their heads).
+PREDICTION_COLUMNS = ("date", "ticker", "fold", "prediction", "label")
+
+
+# ------------------------------------------------------------------------ walk forward
+def run_fold(data: ExperimentData, fold: Fold, record: RunRecord | None = None) -> FoldResult:
+    """Fit one fold, forecast its test window once, and (with a record) store it all.
+
+    The fold's files appear in the run directory together, when the fold is complete.
+    """
+    started = time.perf_counter()
+    config, panel = data.config, data.panel
+    model = fit_fold(config, panel, fold, features=data.features, labels=data.labels)
+    device = str(resolve_device(config.training.device))
+    test_dates = [_day(d) for d in panel.dates[fold.test.start : fold.test.end + 1]]
+    frame = model.predict(panel, test_dates, feature_set=data.features, device=device)
+    frame["fold"] = fold.index
+    rows, cols = _rows_of(panel, frame["date"]), _cols_of(panel, frame["ticker"])
+    for j, name in enumerate(data.labels.names):
+        frame[f"true_{name}"] = data.labels.values[rows, cols, j]
+    frame["label"] = data.labels.values[rows, cols, data.signal.index]  # the signal's truth
+    _, weights = model.attention(panel, test_dates, feature_set=data.features, device=device)
+    best = model.history_[model.best_epoch_] if model.best_epoch_ >= 0 else {}
+    result = FoldResult(
+        fold=fold,
+        predictions=frame,
+        record=fold.to_dict()
+        | {
+            "epochs": len(model.history_),
+            "best_epoch": model.best_epoch_,
+            "best_score": model.best_score_,
+            "monitor": config.training.monitor,
+            "signal": {"horizon": data.signal.horizon, "label": data.signal.label},
+            "history": model.history_,
+            "train": model.train_metrics_,
+            "valid": {k: v for k, v in best.items() if k.startswith("val_")},
+            "test": _forecast_block(config, frame),
+            "checkpoint": None,
+        },
+        attention=None if weights is None else average_by_lag(weights).tolist(),
+        attention_count=0 if weights is None else len(weights),
+    )
+    if record is not None:
+        with record.writing_fold(fold.index) as folder:
+            model.save(
+                folder / "model.ckpt",
+                metadata={
+                    "fold": fold.to_dict(),
+                    "data": config.data.model_dump(mode="json"),
+                    "run": config.name,
+                },
+            )
+            result.record["checkpoint"] = str(
+                record.checkpoint_path(fold.index).relative_to(record.run_dir)
+            )
+            result.record["seconds"] = round(time.perf_counter() - started, 3)
+            record.write_fold(result, folder)
+    logger.info(
+        "fold %d: test %s..%s, test IC %s",
+        fold.index,
+        fold.test.start_date,
+        fold.test.end_date,
+        result.record["test"].get("ic"),
+    )
+    return result
+
+
+def walk_forward(
+    data: ExperimentData,
+    record: RunRecord,
+    *,
+    on_fold: Callable[[int, int], None] | None = None,
+) -> list[FoldResult]:
+    """Every fold, in order: finished ones are read back, the others trained and stored.
+
+    A fold's result depends on the config, the data and the fold only (every fit starts
+    from the configured seed), so a resumed run gives what an uninterrupted one gives.
+    """
+    done = set(record.finished_folds())
+    if done:
+        logger.info("resuming: folds %s are finished and read back", sorted(done))
+    results = []
+    for fold in data.folds:
+        if fold.index in done:
+            stored = record.read_fold(fold.index)
+            if stored.fold != fold:
+                raise DataError(
+                    f"stored fold {fold.index} of '{record.run_dir}' has other windows than "
+                    f"the config gives ({stored.fold.test} vs {fold.test})"
+                )
+            results.append(stored)
+        else:
+            results.append(run_fold(data, fold, record))
+        if on_fold is not None:
+            on_fold(fold.index + 1, len(data.folds))
+    return results
+
+
+# ------------------------------------------------------------------------------ stitch
+def stitch(config: ExperimentConfig, results: list[FoldResult]) -> pd.DataFrame:
+    """The out-of-sample record: every fold's test forecasts, one after the other.
+
+    Regression runs keep ``date, ticker, fold, prediction, label``; trend and
+    classification runs add their heads (``trend_30``, ``direction_30_p1``, ...).
+    """
+    full = pd.concat([r.predictions for r in results], ignore_index=True)
+    if config.task == "regression":
+        return full[list(PREDICTION_COLUMNS)]
+    heads = [c for c in full.columns if c not in PREDICTION_COLUMNS and not c.startswith("true_")]
+    return full[[*PREDICTION_COLUMNS, *heads]]
+
+
+# -------------------------------------------------------------------------- strategies
+def strategies(
+    config: ExperimentConfig, panel: Panel, results: list[FoldResult], predictions: pd.DataFrame
+) -> tuple[dict[str, dict[str, Any]], tuple[str, ...]]:
+    """Every strategy of ``config`` traded over the stitched test windows."""
+    first, last = results[0].fold.test.start, results[-1].fold.test.end
+    horizon = results[0].fold.label_horizon
+    return build_strategies(
+        config, panel, predictions, first_row=first, last_row=last, horizon=horizon
+    )
+
+
+def strategy_tables(strategies: dict[str, dict[str, Any]]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``(weights, returns)`` long tables of every strategy."""
+    returns = pd.concat(
+        [
+            pd.DataFrame({"date": s["returns"].index, "strategy": name, "return": s["returns"]})
+            for name, s in strategies.items()
+        ],
+        ignore_index=True,
+    )
+    weights = pd.concat(
+        [s["weights"].assign(strategy=name) for name, s in strategies.items() if "weights" in s],
+        ignore_index=True,
+    )[["date", "ticker", "strategy", "weight"]]
+    return weights, returns
+
+
+# --------------------------------------------------------------------------- summarize
+def summarize(
+    config: ExperimentConfig,
+    panel: Panel,
+    results: list[FoldResult],
+    predictions: pd.DataFrame,
+    strategies: dict[str, dict[str, Any]],
+    baselines: tuple[str, ...],
+    *,
+    seconds: float,
+) -> dict[str, Any]:
+    """The content of ``metrics.json``: strategies, significance, forecast quality per
+    task, attention, construction records, folds, data provenance and the run."""
+    full = pd.concat([r.predictions for r in results], ignore_index=True)
+    reference = strategies.get("benchmark", strategies.get("buy_and_hold", {})).get("returns")
+    tried = config.configurations_tried  # set by alphaseq tune in best.yaml
+    strategy_metrics = {
+        name: s.get("metrics")
+        or performance_metrics(s["returns"], benchmark=reference, turnover=s.get("turnover"))
+        for name, s in strategies.items()
+    }
+    folds = [r.fold for r in results]
+    return {
+        "strategies": strategy_metrics,
+        "significance": significance_report(
+            {name: s["returns"] for name, s in strategies.items()},
+            {name: strategies[name]["returns"] for name in baselines if name in strategies},
+            n_trials=tried,
+        ),
+        **_task_blocks(config, full),
+        "attention": attention_summary(
+            [None if r.attention is None else np.asarray(r.attention) for r in results],
+            [r.attention_count for r in results],
+        ),
+        "construction": {
+            name: s["construction"] for name, s in strategies.items() if "construction" in s
+        },
+        "forecast": _forecast_block(config, predictions),
+        "folds": [{k: v for k, v in r.record.items() if k != "history"} for r in results],
+        "data": {
+            "name": panel.name,
+            "source": str(panel.meta.get("source", config.data.source)),
+            "tickers": panel.n_tickers,
+            "dates": panel.n_dates,
+            "first_date": _day(panel.dates[0]),
+            "last_date": _day(panel.dates[-1]),
+            "fingerprint": panel.fingerprint(),
+            "benchmark": panel.benchmark_name or config.data.benchmark,
+            "survivorship_bias": config.data.survivorship_bias
+            or panel.meta.get("survivorship_bias"),
+            "repairs": [r.detail for r in panel.repairs],
+        },
+        "run": {
+            "name": config.name,
+            "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+            "seconds": round(seconds, 2),
+            "out_of_sample": {
+                "start": _day(panel.dates[folds[0].test.start]),
+                "end": _day(panel.dates[folds[-1].test.end]),
+            },
+            "configurations_tried": tried,
+            "mode": config.mode,
+            "top_k": strategies.get("model_topk", {}).get("k"),
+            "cost_bps": config.portfolio.cost_bps,
+            "versions": library_versions(),
+        },
+    }
+
+
+def draw_attention(config: ExperimentConfig, results: list[FoldResult], record: RunRecord) -> None:
+    """``attention.png``; a figure that fails to draw is logged and skipped."""
+    profiles = [None if r.attention is None else np.asarray(r.attention) for r in results]
+    if all(p is None for p in profiles):
+        return
+    tmp = record.attention_path.with_name(f".attention.{os.getpid()}.png")
+    try:
+        plot_attention_heatmap(
+            profiles,
+            tmp,
+            title=f"{config.name}: mean attention by lag (0 = most recent day)",
+            fold_labels=[f"fold {r.fold.index} ({r.fold.test.start_date[:4]})" for r in results],
+            counts=[r.attention_count for r in results],
+        )
+        os.replace(tmp, record.attention_path)
+    except Exception as exc:  # a figure is a view of results that are already stored
+        logger.warning("could not draw attention.png: %s: %s", type(exc).__name__, exc)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+# ---------------------------------------------------------------------------- helpers
+def _forecast_block(config: ExperimentConfig, frame: pd.DataFrame) -> dict[str, Any]:
+    return (
+        _time_series_forecast_metrics(frame)
+        if config.mode == "timing"
+        else _cross_section_forecast_metrics(frame)
+    )
+
+
+def _task_blocks(config: ExperimentConfig, frame: pd.DataFrame) -> dict[str, Any]:
+    """Per-horizon regression figures and, for classifiers, the classification report."""
+    blocks: dict[str, Any] = {"task": config.task}
+    horizons = list(config.labels.horizons)
+    truths = [c[len("true_") :] for c in frame.columns if c.startswith("true_")]
+    n_classes = 3 if config.labels.kind == "three_class" else 2
+    if config.task == "regression":
+        regression, classes = truths, []
+    elif config.task == "trend":
+        regression, classes = truths[: len(horizons)], truths[len(horizons) :]
+    else:
+        regression, classes = [], truths
+    per_horizon: dict[str, Any] = {}
+    for k, name in enumerate(regression):
+        figures = regression_block(frame[name], frame[f"true_{name}"])
+        if classes:  # trend: the direction head's accuracy at this horizon
+            cls = classes[k]
+            figures["direction_accuracy"] = direction_accuracy(
+                frame[f"{cls}_p1"], frame[f"true_{cls}"], threshold=0.5, realised_threshold=0.5
+            )
+        else:
+            figures["direction_accuracy"] = direction_accuracy(frame[name], frame[f"true_{name}"])
+        per_horizon[str(horizons[k])] = {"label": name, **figures}
+    if per_horizon:
+        blocks["horizons"] = per_horizon
+    if config.task == "classification":
+        names = ("DOWN", "UP") if n_classes == 2 else ("DOWN", "FLAT", "UP")
+        reports = {}
+        for k, name in enumerate(classes):
+            probs = frame[[f"{name}_p{c}" for c in range(n_classes)]].to_numpy()
+            truth = frame[f"true_{name}"].to_numpy()
+            known = np.isfinite(truth)
+            reports[str(horizons[k])] = classification_block(
+                truth[known].astype(int),
+                probs[known].argmax(axis=1),
+                labels=tuple(range(n_classes)),
+                names=names,
+            )
+        blocks["classification"] = reports
+    return blocks
+
+
+def _time_series_forecast_metrics(frame: pd.DataFrame) -> dict[str, Any]:
+    """One instrument: correlation over time instead of across tickers."""
+    known = frame.dropna(subset=["label"])
+    if len(known) < 3:
+        return {"n_predictions": len(known)}
+    pred, label = known["prediction"], known["label"]
+    moved = label != 0
+    return {
+        "time_series_ic": float(pred.corr(label)),
+        "time_series_rank_ic": float(pred.rank().corr(label.rank())),
+        "mse": float(((pred - label) ** 2).mean()),
+        "direction_accuracy": float((np.sign(pred[moved]) == np.sign(label[moved])).mean()),
+        "n_predictions": len(known),
+    }
+
+
+def _cross_section_forecast_metrics(frame: pd.DataFrame) -> dict[str, Any]:
+    known = frame.dropna(subset=["label"]) if "label" in frame else frame.iloc[0:0]
+    if len(known) == 0:
+        return {"n_predictions": 0}
+    return forecast_metrics(known["prediction"], known["label"], known["date"])
+
+
+def _rows_of(panel: Panel, dates: pd.Series) -> np.ndarray:
+    return np.searchsorted(panel.dates, pd.DatetimeIndex(dates).to_numpy("datetime64[ns]"))
+
+
+def _cols_of(panel: Panel, tickers: pd.Series) -> np.ndarray:
+    position = {t: k for k, t in enumerate(panel.tickers)}
+    return np.array([position[t] for t in tickers], dtype=np.int64)
+
+
+def _day(value: np.datetime64) -> str:
+    return str(np.datetime_as_string(value, unit="D"))

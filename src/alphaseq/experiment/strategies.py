@@ -1,0 +1,253 @@
+"""Every strategy of a run, traded from the stored out-of-sample forecasts.
+
+Model top-k, equal weight, 12-1 momentum, the benchmark, the configured constructors
+and the HRP baseline (cross-section), or the model's timing of one instrument against
+buy-and-hold, all through the same backtest engine and costs. Only the forecasts and
+the prices are read, so the stage can be re-run without retraining.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from alphaseq._logging import logger
+from alphaseq.backtest import backtest, buy_and_hold, month_end_rows
+from alphaseq.config import ConstructorConfig, ExperimentConfig
+from alphaseq.data import Panel
+from alphaseq.errors import DataError
+from alphaseq.portfolio import (
+    HRP,
+    EqualWeight,
+    MeanVariance,
+    PortfolioConstraints,
+    Tilt,
+    TopK,
+    default_top_k,
+    make_policy,
+    momentum_scores,
+    top_k_weights,
+)
+from alphaseq.portfolio.timing import timing_backtest, timing_positions
+
+__all__ = ["STRATEGIES", "build_strategies"]
+
+#: The reference strategies of a cross-sectional run, in report order.
+STRATEGIES = ("model_topk", "equal_weight", "benchmark", "momentum")
+
+
+def build_strategies(
+    config: ExperimentConfig,
+    panel: Panel,
+    predictions: pd.DataFrame,
+    *,
+    first_row: int,
+    last_row: int,
+    horizon: int,
+) -> tuple[dict[str, dict[str, Any]], tuple[str, ...]]:
+    """Backtest every strategy of ``config`` over rows ``first_row..last_row``.
+
+    Parameters
+    ----------
+    config : ExperimentConfig
+        Its ``portfolio`` (and ``timing``) sections decide the strategies.
+    panel : Panel
+        The prices the forecasts were made on.
+    predictions : pandas.DataFrame
+        Stitched forecasts: ``date, ticker, prediction``.
+    first_row, last_row : int
+        The out-of-sample record (first test row, last test row).
+    horizon : int
+        The labels' horizon (mean-variance scales its expected returns by it).
+
+    Returns
+    -------
+    strategies : dict
+        Per strategy: ``returns`` (Series), ``turnover``, ``weights`` (DataFrame) and,
+        for constructed ones, ``construction``; timing strategies carry ``metrics``.
+    baselines : tuple of str
+        The strategies every other one is tested against.
+    """
+    if config.mode == "timing":
+        return _timing_strategies(config, panel, predictions), ("buy_and_hold",)
+    strategies = _strategies(config, panel, first_row, last_row, predictions, horizon)
+    return strategies, ("equal_weight", "benchmark")
+
+
+def _strategies(
+    config, panel: Panel, first: int, last: int, predictions: pd.DataFrame, horizon: int
+) -> dict[str, dict]:
+    """Weights and backtests of the model's top-k and the baselines over the test record."""
+    rows = month_end_rows(panel.dates, start_row=first, end_row=last)
+    rows = rows[rows < last]  # a rebalance on the last day would earn nothing
+    if len(rows) == 0:
+        raise DataError("the out-of-sample record is shorter than one month: nothing to trade")
+    close = panel.close.astype(np.float64)
+    tradable = np.isfinite(close[rows])
+    k = config.portfolio.top_k or default_top_k(panel.n_tickers)
+
+    scores = np.full((len(rows), panel.n_tickers), np.nan)
+    wanted = pd.Series(np.arange(len(rows)), index=pd.DatetimeIndex(panel.dates[rows]))
+    at_rebalance = predictions[predictions["date"].isin(wanted.index)]
+    scores[wanted.loc[at_rebalance["date"]].to_numpy(), _cols_of(panel, at_rebalance["ticker"])] = (
+        at_rebalance["prediction"].to_numpy()
+    )
+    scores[~tradable] = np.nan
+
+    targets = {
+        "model_topk": top_k_weights(scores, k),
+        "equal_weight": np.where(tradable, 1.0, 0.0)
+        / np.maximum(tradable.sum(axis=1, keepdims=True), 1),
+        "momentum": top_k_weights(
+            momentum_scores(
+                close, rows, config.portfolio.momentum_lookback, config.portfolio.momentum_skip
+            ),
+            k,
+        ),
+    }
+    out: dict[str, dict] = {}
+    for name, weights in targets.items():
+        result = backtest(close, rows, weights, cost_bps=config.portfolio.cost_bps, end_row=last)
+        out[name] = _strategy_record(panel, rows, result, name) | {"k": k}
+    extra = [*config.portfolio.constructors]
+    if config.portfolio.hrp_baseline:
+        extra.append(ConstructorConfig(name="hrp", type="hrp"))
+    for spec in extra:
+        out[spec.name] = _constructed(config, spec, panel, rows, last, scores, k, horizon)
+    bench_prices = _benchmark_prices(config, panel)
+    if bench_prices is not None:
+        index = out["model_topk"]["returns"].index
+        span = slice(rows[0], last + 1)
+        returns = pd.Series(buy_and_hold(bench_prices[span]), index=index, name="benchmark")
+        out["benchmark"] = {"returns": returns, "turnover": 0.0}
+    else:
+        logger.warning("no benchmark: the data has no index and data.benchmark is not set")
+    order = [*STRATEGIES, *(spec.name for spec in extra)]
+    return {name: out[name] for name in order if name in out}
+
+
+def _strategy_record(panel: Panel, rows: np.ndarray, result, name: str) -> dict[str, Any]:
+    """Returns, average turnover and the weights held after each rebalance of a backtest."""
+    weights = result.weights_after
+    held = np.nonzero(weights)
+    return {
+        "returns": pd.Series(
+            result.returns, index=pd.DatetimeIndex(panel.dates[result.rows]), name=name
+        ),
+        # One rebalance's trading on average, the initial buy left out (None with one).
+        "turnover": (None if not np.isfinite(result.average_turnover) else result.average_turnover),
+        "weights": pd.DataFrame(
+            {
+                "date": panel.dates[rows][held[0]],
+                "ticker": panel.tickers[held[1]],
+                "weight": weights[held],
+            }
+        ),
+    }
+
+
+def _constructed(config, spec, panel: Panel, rows, last, scores, k, horizon) -> dict[str, Any]:
+    """Backtest one configured constructor under the portfolio constraints, sequentially
+    (each rebalance sees the weights the previous one drifted to)."""
+    p = config.portfolio
+    close = panel.close.astype(np.float64)
+    baseline = spec.type == "hrp" and spec.name == "hrp" and p.hrp_baseline
+    constraints = PortfolioConstraints(
+        top_k=k if spec.type == "topk" else None,
+        max_weight=p.max_weight,
+        max_turnover=None if baseline else p.max_turnover,
+        fully_invested=p.fully_invested,
+    )
+    common = {"constraints": constraints, "name": spec.name}
+    if spec.type == "topk":
+        constructor = TopK(k, weighting=spec.weighting, **common)
+    elif spec.type == "tilt":
+        constructor = Tilt(base=spec.base, strength=spec.strength, lookback=spec.lookback, **common)
+    elif spec.type == "mean_variance":
+        constructor = MeanVariance(
+            risk_aversion=spec.risk_aversion,
+            lookback=spec.lookback,
+            cost_bps=p.cost_bps,
+            horizon=horizon,
+            **common,
+        )
+    elif spec.type == "hrp":
+        constructor = HRP(lookback=spec.lookback, **common)
+    else:
+        constructor = EqualWeight(**common)
+    policy = make_policy(constructor, close, scores, history_days=spec.lookback)
+    result = backtest(close, rows, policy, cost_bps=p.cost_bps, end_row=last)
+    tradable_rows = np.isfinite(close[rows])
+    violations = [
+        f"{np.datetime_as_string(panel.dates[row], unit='D')!s}: {message}"
+        for r, row in enumerate(rows)
+        for message in constraints.check(
+            result.weights_after[r], result.weights_before[r], tradable_rows[r]
+        )
+    ]
+    if violations:  # constructors project onto the constraints: a violation is a bug
+        raise RuntimeError(f"strategy {spec.name!r} broke its constraints: {violations[:3]}")
+    return _strategy_record(panel, rows, result, spec.name) | {
+        "construction": {
+            "type": spec.type,
+            "fallbacks": policy.constructor.n_failures,
+            "constraints": {
+                "top_k": constraints.top_k,
+                "max_weight": constraints.max_weight,
+                "max_turnover": constraints.max_turnover,
+                "fully_invested": constraints.fully_invested,
+            },
+            "rebalances_checked": len(rows),
+            "violations": 0,
+        },
+    }
+
+
+def _timing_strategies(config, panel: Panel, predictions: pd.DataFrame) -> dict[str, dict]:
+    """The model's long/flat (or long/short) timing of one instrument against buy-and-hold."""
+    ticker = predictions["ticker"].iloc[0]
+    signal = predictions.set_index("date")["prediction"].sort_index()
+    # A classifier's prediction is already P(up) - P(down); a trend score is in (-1, 1).
+    kind = "regression" if config.task == "regression" else "classification"
+    positions = pd.Series(
+        timing_positions(
+            signal.to_numpy(),
+            mode=config.timing.mode,
+            kind=kind,
+            cap=config.timing.cap,
+            threshold=config.timing.threshold,
+        ),
+        index=signal.index,
+    )
+    column = panel.tickers.tolist().index(ticker)
+    prices = pd.Series(
+        panel.close[:, column].astype(np.float64), index=pd.DatetimeIndex(panel.dates)
+    ).reindex(signal.index)
+    result = timing_backtest(prices, positions, cost_bps=config.portfolio.cost_bps)
+    weights = pd.DataFrame(
+        {"date": positions.index, "ticker": ticker, "weight": positions.to_numpy()}
+    )
+    return {
+        "model_timing": {
+            "returns": result["returns"],
+            "metrics": result["metrics"],
+            "weights": weights,
+        },
+        "buy_and_hold": {
+            "returns": result["buy_and_hold"]["returns"],
+            "metrics": result["buy_and_hold"]["metrics"],
+        },
+    }
+
+
+def _benchmark_prices(config, panel: Panel) -> np.ndarray | None:
+    if panel.benchmark is not None:
+        return panel.benchmark.astype(np.float64)
+    return None
+
+
+def _cols_of(panel: Panel, tickers: pd.Series) -> np.ndarray:
+    position = {t: k for k, t in enumerate(panel.tickers)}
+    return np.array([position[t] for t in tickers], dtype=np.int64)
