@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from alphaseq.errors import ConfigError
+from alphaseq.portfolio.constructors import CONSTRUCTOR_SPECS, ConstructorConfig
 from alphaseq.training.trainer import TrainerConfig
 
 #: Model arguments the pipeline sets itself from the labels.
@@ -163,18 +164,6 @@ class ValidationConfig(_Section):
         return fractions
 
 
-class ConstructorConfig(_Section):
-    """One extra model strategy: how forecasts become weights (see alphaseq.portfolio)."""
-
-    name: str = Field(description="Strategy name in the outputs, e.g. 'tilt_hrp'.")
-    type: Literal["topk", "tilt", "mean_variance", "hrp", "equal_weight"]
-    weighting: Literal["equal", "forecast"] = "equal"
-    base: Literal["equal", "hrp"] = "equal"
-    strength: float = Field(1.0, ge=0)
-    risk_aversion: float = Field(1.0, gt=0)
-    lookback: int = Field(252, ge=20, description="Days of returns for risk models.")
-
-
 class PortfolioConfig(_Section):
     """How forecasts become positions, and what it costs."""
 
@@ -187,7 +176,10 @@ class PortfolioConfig(_Section):
         0.2, gt=0, description="Cap on sum |w_new - w_drifted| per rebalance (constructors)."
     )
     fully_invested: bool = True
-    constructors: list[ConstructorConfig] = Field(default_factory=list)
+    constructors: list[ConstructorConfig] = Field(
+        default_factory=list,
+        description="Extra model strategies, each {name, type, ...}; see alphaseq.portfolio.",
+    )
     hrp_baseline: bool = Field(False, description="Add HRP (no forecasts) as a baseline.")
     rebalance: Literal["monthly"] = "monthly"
     momentum_lookback: int = Field(252, ge=2, description="12-1 momentum: days back ...")
@@ -320,8 +312,15 @@ def _describe(exc: ValidationError, source: str) -> str:
 def _section_at(loc: tuple) -> type[BaseModel] | None:
     model: type[BaseModel] = ExperimentConfig
     for part in loc:
+        if isinstance(part, int):  # an entry of a list section
+            continue
+        if model is PortfolioConfig and part in CONSTRUCTOR_SPECS:
+            model = CONSTRUCTOR_SPECS[part]  # a constructor, by its type tag
+            continue
         field = model.model_fields.get(str(part))
         annotation = getattr(field, "annotation", None)
+        if str(part) == "constructors" and model is PortfolioConfig:
+            continue
         if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
             return None
         model = annotation

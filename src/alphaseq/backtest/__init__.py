@@ -20,9 +20,11 @@ from alphaseq.backtest.significance import (
     sharpe_difference_test,
     significance_report,
 )
+from alphaseq.backtest.timing import TIMING_KEYS, timing_backtest
 
 __all__ = [
     "PERFORMANCE_KEYS",
+    "TIMING_KEYS",
     "BacktestResult",
     "backtest",
     "buy_and_hold",
@@ -35,5 +37,6 @@ __all__ = [
     "probabilistic_sharpe_ratio",
     "sharpe_difference_test",
     "significance_report",
+    "timing_backtest",
     "tradable",
 ]

@@ -14,23 +14,20 @@ import numpy as np
 import pandas as pd
 
 from alphaseq._logging import logger
-from alphaseq.backtest import backtest, buy_and_hold, month_end_rows
-from alphaseq.config import ConstructorConfig, ExperimentConfig
+from alphaseq.backtest import backtest, month_end_rows
+from alphaseq.backtest.timing import timing_backtest
+from alphaseq.config import ExperimentConfig
 from alphaseq.data import Panel
 from alphaseq.errors import DataError
 from alphaseq.portfolio import (
-    HRP,
-    EqualWeight,
-    MeanVariance,
     PortfolioConstraints,
-    Tilt,
-    TopK,
+    PortfolioConstructor,
     default_top_k,
     make_policy,
     momentum_scores,
-    top_k_weights,
 )
-from alphaseq.portfolio.timing import timing_backtest, timing_positions
+from alphaseq.portfolio.constructors import EqualWeightSpec, HRPSpec, TopKSpec
+from alphaseq.portfolio.timing import timing_positions
 
 __all__ = ["STRATEGIES", "build_strategies"]
 
@@ -79,14 +76,19 @@ def build_strategies(
 def _strategies(
     config, panel: Panel, first: int, last: int, predictions: pd.DataFrame, horizon: int
 ) -> dict[str, dict]:
-    """Weights and backtests of the model's top-k and the baselines over the test record."""
+    """Weights and backtests of every cross-sectional strategy over the test record.
+
+    Each one is a constructor under its constraints, called by the one engine at every
+    month end with the weights the portfolio drifted to (constructor -> weight policy ->
+    :func:`alphaseq.backtest.backtest`).
+    """
+    p = config.portfolio
     rows = month_end_rows(panel.dates, start_row=first, end_row=last)
     rows = rows[rows < last]  # a rebalance on the last day would earn nothing
     if len(rows) == 0:
         raise DataError("the out-of-sample record is shorter than one month: nothing to trade")
     close = panel.close.astype(np.float64)
-    tradable = np.isfinite(close[rows])
-    k = config.portfolio.top_k or default_top_k(panel.n_tickers)
+    k = p.top_k or default_top_k(panel.n_tickers)
 
     scores = np.full((len(rows), panel.n_tickers), np.nan)
     wanted = pd.Series(np.arange(len(rows)), index=pd.DatetimeIndex(panel.dates[rows]))
@@ -94,33 +96,49 @@ def _strategies(
     scores[wanted.loc[at_rebalance["date"]].to_numpy(), _cols_of(panel, at_rebalance["ticker"])] = (
         at_rebalance["prediction"].to_numpy()
     )
-    scores[~tradable] = np.nan
+    momentum = momentum_scores(close, rows, p.momentum_lookback, p.momentum_skip)
 
-    targets = {
-        "model_topk": top_k_weights(scores, k),
-        "equal_weight": np.where(tradable, 1.0, 0.0)
-        / np.maximum(tradable.sum(axis=1, keepdims=True), 1),
-        "momentum": top_k_weights(
-            momentum_scores(
-                close, rows, config.portfolio.momentum_lookback, config.portfolio.momentum_skip
-            ),
-            k,
-        ),
+    # The reference strategies are plain rules: long-only, fully invested, no caps.
+    free = PortfolioConstraints(max_turnover=None)
+    context = {"top_k": k, "cost_bps": p.cost_bps, "horizon": horizon}
+    references = {
+        "model_topk": (TopKSpec(name="model_topk", type="topk"), scores),
+        "equal_weight": (EqualWeightSpec(name="equal_weight", type="equal_weight"), scores),
+        "momentum": (TopKSpec(name="momentum", type="topk"), momentum),
     }
     out: dict[str, dict] = {}
-    for name, weights in targets.items():
-        result = backtest(close, rows, weights, cost_bps=config.portfolio.cost_bps, end_row=last)
-        out[name] = _strategy_record(panel, rows, result, name) | {"k": k}
-    extra = [*config.portfolio.constructors]
-    if config.portfolio.hrp_baseline:
-        extra.append(ConstructorConfig(name="hrp", type="hrp"))
+    for name, (spec, signal) in references.items():
+        constructor = spec.build(free, **context)
+        traded = _traded(panel, close, rows, last, constructor, signal, p.cost_bps)
+        traded.pop("construction")  # recorded for the configured constructors only
+        out[name] = traded | {"k": k}
+
+    extra = [*p.constructors]
+    if p.hrp_baseline:
+        extra.append(HRPSpec(name="hrp", type="hrp"))
     for spec in extra:
-        out[spec.name] = _constructed(config, spec, panel, rows, last, scores, k, horizon)
+        baseline = spec.name == "hrp" and isinstance(spec, HRPSpec) and p.hrp_baseline
+        constraints = PortfolioConstraints(
+            top_k=k if spec.limits_positions else None,
+            max_weight=p.max_weight,
+            max_turnover=None if baseline else p.max_turnover,
+            fully_invested=p.fully_invested,
+        )
+        constructor = spec.build(constraints, **context)
+        traded = _traded(panel, close, rows, last, constructor, scores, p.cost_bps)
+        traded["construction"] |= {"type": spec.type}
+        out[spec.name] = traded
+
     bench_prices = _benchmark_prices(config, panel)
     if bench_prices is not None:
-        index = out["model_topk"]["returns"].index
-        span = slice(rows[0], last + 1)
-        returns = pd.Series(buy_and_hold(bench_prices[span]), index=index, name="benchmark")
+        # Bought at the first rebalance and held: one trade, which costs nothing (an
+        # index is the reference, not a position we pay for).
+        hold = EqualWeightSpec(name="benchmark", type="equal_weight").build(free, **context)
+        policy = make_policy(hold, bench_prices[:, None], np.zeros((1, 1)))
+        result = backtest(bench_prices[:, None], rows[:1], policy, cost_bps=0.0, end_row=last)
+        returns = pd.Series(
+            result.returns, index=pd.DatetimeIndex(panel.dates[result.rows]), name="benchmark"
+        )
         out["benchmark"] = {"returns": returns, "turnover": 0.0}
     else:
         logger.warning("no benchmark: the data has no index and data.benchmark is not set")
@@ -128,13 +146,35 @@ def _strategies(
     return {name: out[name] for name in order if name in out}
 
 
-def _strategy_record(panel: Panel, rows: np.ndarray, result, name: str) -> dict[str, Any]:
-    """Returns, average turnover and the weights held after each rebalance of a backtest."""
+def _traded(
+    panel: Panel,
+    close: np.ndarray,
+    rows: np.ndarray,
+    last: int,
+    constructor: PortfolioConstructor,
+    scores: np.ndarray,
+    cost_bps: float,
+) -> dict[str, Any]:
+    """Backtest one constructor through its weight policy, and check every rebalance
+    against its constraints (constructors project onto them: a violation is a bug)."""
+    policy = make_policy(constructor, close, scores)
+    result = backtest(close, rows, policy, cost_bps=cost_bps, end_row=last)
+    constraints = policy.constructor.constraints
+    tradable_rows = np.isfinite(close[rows])
+    violations = [
+        f"{np.datetime_as_string(panel.dates[row], unit='D')!s}: {message}"
+        for r, row in enumerate(rows)
+        for message in constraints.check(
+            result.weights_after[r], result.weights_before[r], tradable_rows[r]
+        )
+    ]
+    if violations:
+        raise RuntimeError(f"strategy {constructor.name!r} broke its constraints: {violations[:3]}")
     weights = result.weights_after
     held = np.nonzero(weights)
     return {
         "returns": pd.Series(
-            result.returns, index=pd.DatetimeIndex(panel.dates[result.rows]), name=name
+            result.returns, index=pd.DatetimeIndex(panel.dates[result.rows]), name=constructor.name
         ),
         # One rebalance's trading on average, the initial buy left out (None with one).
         "turnover": (None if not np.isfinite(result.average_turnover) else result.average_turnover),
@@ -145,53 +185,7 @@ def _strategy_record(panel: Panel, rows: np.ndarray, result, name: str) -> dict[
                 "weight": weights[held],
             }
         ),
-    }
-
-
-def _constructed(config, spec, panel: Panel, rows, last, scores, k, horizon) -> dict[str, Any]:
-    """Backtest one configured constructor under the portfolio constraints, sequentially
-    (each rebalance sees the weights the previous one drifted to)."""
-    p = config.portfolio
-    close = panel.close.astype(np.float64)
-    baseline = spec.type == "hrp" and spec.name == "hrp" and p.hrp_baseline
-    constraints = PortfolioConstraints(
-        top_k=k if spec.type == "topk" else None,
-        max_weight=p.max_weight,
-        max_turnover=None if baseline else p.max_turnover,
-        fully_invested=p.fully_invested,
-    )
-    common = {"constraints": constraints, "name": spec.name}
-    if spec.type == "topk":
-        constructor = TopK(k, weighting=spec.weighting, **common)
-    elif spec.type == "tilt":
-        constructor = Tilt(base=spec.base, strength=spec.strength, lookback=spec.lookback, **common)
-    elif spec.type == "mean_variance":
-        constructor = MeanVariance(
-            risk_aversion=spec.risk_aversion,
-            lookback=spec.lookback,
-            cost_bps=p.cost_bps,
-            horizon=horizon,
-            **common,
-        )
-    elif spec.type == "hrp":
-        constructor = HRP(lookback=spec.lookback, **common)
-    else:
-        constructor = EqualWeight(**common)
-    policy = make_policy(constructor, close, scores, history_days=spec.lookback)
-    result = backtest(close, rows, policy, cost_bps=p.cost_bps, end_row=last)
-    tradable_rows = np.isfinite(close[rows])
-    violations = [
-        f"{np.datetime_as_string(panel.dates[row], unit='D')!s}: {message}"
-        for r, row in enumerate(rows)
-        for message in constraints.check(
-            result.weights_after[r], result.weights_before[r], tradable_rows[r]
-        )
-    ]
-    if violations:  # constructors project onto the constraints: a violation is a bug
-        raise RuntimeError(f"strategy {spec.name!r} broke its constraints: {violations[:3]}")
-    return _strategy_record(panel, rows, result, spec.name) | {
         "construction": {
-            "type": spec.type,
             "fallbacks": policy.constructor.n_failures,
             "constraints": {
                 "top_k": constraints.top_k,
