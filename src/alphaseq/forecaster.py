@@ -7,6 +7,8 @@ only, labels purged at the training window's end, a registered model and the
 
 from __future__ import annotations
 
+import difflib
+import inspect
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -246,30 +248,55 @@ class Forecaster:
         self.trainer = trainer
 
     # --------------------------------------------------------------- params
-    def get_params(self) -> dict[str, Any]:
-        """Constructor arguments, JSON-ready."""
-        trainer = self.trainer
-        if isinstance(trainer, TrainerConfig):
-            trainer = trainer.model_dump()
-        return {
-            "model": self.model,
-            "model_params": dict(self.model_params or {}),
-            "features": None if self.features is None else list(self.features),
-            "cross_section": self.cross_section,
-            "scaler": self.scaler,
-            "scaler_clip": self.scaler_clip,
-            "label": self.label,
-            "horizons": [int(h) for h in self.horizons],
-            "flat_band": self.flat_band,
-            "task": self.task,
-            "class_weights": self.class_weights,
-            "signal_horizon": self.signal_horizon,
-            "vol_window": self.vol_window,
-            "lookback": self.lookback,
-            "stride": self.stride,
-            "valid_fraction": self.valid_fraction,
-            "trainer": trainer,
-        }
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        """The constructor's parameters: the one list get/set_params and clone use."""
+        signature = inspect.signature(cls.__init__)
+        return [name for name in signature.parameters if name != "self"]
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """Constructor arguments as stored (scikit-learn's estimator API; ``deep`` is
+        accepted for compatibility: no parameter is itself an estimator)."""
+        return {name: getattr(self, name) for name in self._param_names()}
+
+    def set_params(self, **params: Any) -> Forecaster:
+        """Set constructor arguments by name; return ``self``.
+
+        Raises
+        ------
+        ConfigError
+            For a name that is not a constructor argument (the closest is suggested).
+        """
+        names = self._param_names()
+        for name, value in params.items():
+            if name not in names:
+                close = difflib.get_close_matches(name, names, n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise ConfigError(
+                    f"Forecaster has no parameter {name!r}{hint}; parameters: {names}"
+                )
+            setattr(self, name, value)
+        return self
+
+    def __repr__(self) -> str:
+        defaults = inspect.signature(type(self).__init__).parameters
+        changed = [
+            f"{name}={value!r}"
+            for name, value in self.get_params().items()
+            if defaults[name].default is inspect.Parameter.empty or value != defaults[name].default
+        ]
+        return f"{type(self).__name__}({', '.join(changed)})"
+
+    def _json_params(self) -> dict[str, Any]:
+        """Constructor arguments, JSON-ready (what checkpoints store)."""
+        params = self.get_params()
+        trainer = params["trainer"]
+        params["trainer"] = trainer.model_dump() if isinstance(trainer, TrainerConfig) else trainer
+        params["model_params"] = dict(params["model_params"] or {})
+        if params["features"] is not None:
+            params["features"] = list(params["features"])
+        params["horizons"] = [int(h) for h in params["horizons"]]
+        return params
 
     def _task(self) -> str:
         if self.task is not None:
@@ -497,7 +524,7 @@ class Forecaster:
             # very head that the portfolio trades.
             scorer=SignalScorer(signal.index, signal.index),
             metadata={
-                "forecaster": self.get_params(),
+                "forecaster": self._json_params(),
                 "feature_names": names,
                 "label_names": list(labels.names),
                 "task": self._task(),
@@ -704,7 +731,7 @@ class Forecaster:
             path,
             {
                 "kind": "forecaster",
-                "params": json.dumps(self.get_params()),
+                "params": json.dumps(self._json_params()),
                 "model_name": getattr(type(self.model_), "registry_name", self.model),
                 "model_config": json.dumps(self.model_.config),
                 "model_state": {k: v.cpu() for k, v in self.model_.state_dict().items()},

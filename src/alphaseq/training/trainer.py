@@ -18,14 +18,18 @@ from typing import Any, Literal
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from torch import nn
 
 from alphaseq._logging import logger
 from alphaseq.errors import ConfigError
 from alphaseq.losses import LossBatch, make_loss, needs_date_major
 from alphaseq.models.base import ModelOutput
+from alphaseq.training.callbacks import (
+    EpochLogger,
+    ProgressBar,
+    TrainerCallback,
+    as_callback,
+)
 from alphaseq.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from alphaseq.windows import WindowDataset
 
@@ -112,8 +116,11 @@ class Trainer:
         ``scorer(output, data) -> {name: value}``: the validation figures beside the loss
         (recorded as ``val_<name>``; ``config.monitor`` may name one). The loop knows
         nothing of what they mean; without a scorer only the loss is recorded.
-    callbacks : list of callable, optional
-        ``callback(epoch, entry)`` after each epoch's checkpoint is written.
+    callbacks : list of TrainerCallback or callable, optional
+        Told of every epoch and batch (see :class:`~alphaseq.training.callbacks.TrainerCallback`);
+        a plain ``callback(epoch, entry)`` is called after each epoch's checkpoint is
+        written. The epoch log line and (with ``config.progress``) the progress bar are
+        added by default.
     """
 
     def __init__(
@@ -123,7 +130,7 @@ class Trainer:
         checkpoint_path: str | Path | None = None,
         metadata: dict[str, Any] | None = None,
         scorer: Callable[[ModelOutput, WindowDataset], dict[str, float]] | None = None,
-        callbacks: list[Callable[[int, dict[str, float]], None]] | None = None,
+        callbacks: list[TrainerCallback | Callable[[int, dict[str, float]], None]] | None = None,
     ) -> None:
         if config is None:
             config = TrainerConfig()
@@ -133,12 +140,16 @@ class Trainer:
         self.checkpoint_path = None if checkpoint_path is None else Path(checkpoint_path)
         self.metadata = metadata or {}
         self.scorer = scorer
-        self.callbacks = callbacks or []
+        # The loop reports to callbacks; its own log line and progress bar are two of them.
+        self.callbacks: list[TrainerCallback] = [
+            EpochLogger(),
+            *([ProgressBar()] if config.progress else []),
+            *(as_callback(c) for c in callbacks or []),
+        ]
         self.device = resolve_device(config.device)
         if config.precision == "fp16" and self.device.type != "cuda":
             raise ConfigError("precision 'fp16' needs a CUDA device; use 'bf16' on CPU")
         self.loss_fn = make_loss(config.loss, **config.loss_params)
-        self._last_entry: dict[str, float] = {}
         self.date_major = (
             needs_date_major(config.loss) if config.date_major is None else config.date_major
         )
@@ -241,6 +252,8 @@ class Trainer:
             if stale >= c.patience:
                 start_epoch = c.epochs  # it had already stopped early
 
+        for callback in self.callbacks:
+            callback.on_fit_start(self, c.epochs)
         for epoch in range(start_epoch, c.epochs):
             begin = time.perf_counter()
             train_loss, seen = self._train_epoch(model, train, optimizer, grad_scaler, epoch)
@@ -260,7 +273,6 @@ class Trainer:
             entry["seconds"] = time.perf_counter() - begin
             entry["samples_per_second"] = seen / max(entry["seconds"], 1e-9)
             result.history.append(entry)
-            self._last_entry = entry
 
             improved = math.isfinite(score) and (
                 result.best_epoch < 0
@@ -277,17 +289,12 @@ class Trainer:
                 scheduler.step(score if math.isfinite(score) else sign * -math.inf)
             elif scheduler is not None:
                 scheduler.step()
-            logger.info(
-                "epoch %d: %s",
-                epoch,
-                ", ".join(f"{k}={v:.4g}" for k, v in entry.items() if k != "epoch"),
-            )
             if self.checkpoint_path is not None:
                 self._save(
                     model, optimizer, scheduler, grad_scaler, result, best_state, stale, epoch
                 )
             for callback in self.callbacks:
-                callback(epoch, entry)
+                callback.on_epoch_end(self, epoch, entry)
             if stale >= c.patience:
                 result.stopped_early = True
                 logger.info("early stop after epoch %d (best: %d)", epoch, result.best_epoch)
@@ -295,6 +302,8 @@ class Trainer:
 
         if best_state is not None:
             model.load_state_dict(best_state)
+        for callback in self.callbacks:
+            callback.on_fit_end(self, result)
         return result
 
     def _batches(
@@ -334,37 +343,36 @@ class Trainer:
         seen = 0
         n_batches = self._n_batches(data)
         optimizer.zero_grad(set_to_none=True)
-        title = f"epoch {epoch + 1}/{c.epochs}"
-        if self._last_entry:  # the previous epoch's validation figures, while this one runs
-            shown = {k[4:]: v for k, v in self._last_entry.items() if k.startswith("val_")}
-            title += " (" + ", ".join(f"{k} {v:.3g}" for k, v in shown.items()) + ")"
-        with self._progress(title, n_batches) as advance:
-            for step, (x, y, positions) in enumerate(self._batches(data, epoch)):
-                if step >= n_batches:
-                    break
-                batch = LossBatch(
-                    target=y,
-                    group=data.t[positions],
-                    weight=data.aux_batch("weight", positions),
-                    volatility=data.aux_batch("volatility", positions),
-                )
-                with self._autocast():
-                    output = model(x)
-                    loss = self.loss_fn(output, batch)
-                grad_scaler.scale(loss / c.accumulation_steps).backward()
-                last = step + 1 == n_batches
-                if (step + 1) % c.accumulation_steps == 0 or last:
-                    if c.grad_clip is not None:
-                        grad_scaler.unscale_(optimizer)
-                        torch.nn.utils.clip_grad_norm_(model.parameters(), c.grad_clip)
-                    grad_scaler.step(optimizer)
-                    grad_scaler.update()
-                    optimizer.zero_grad(set_to_none=True)
-                total += loss.detach().float()
-                steps += 1
-                seen += len(x)
-                # Reading the loss forces a device sync: do it only now and then.
-                advance(step, total if step % 20 == 0 or last else None, steps)
+        for callback in self.callbacks:
+            callback.on_epoch_start(self, epoch, n_batches)
+        for step, (x, y, positions) in enumerate(self._batches(data, epoch)):
+            if step >= n_batches:
+                break
+            batch = LossBatch(
+                target=y,
+                group=data.t[positions],
+                weight=data.aux_batch("weight", positions),
+                volatility=data.aux_batch("volatility", positions),
+            )
+            with self._autocast():
+                output = model(x)
+                loss = self.loss_fn(output, batch)
+            grad_scaler.scale(loss / c.accumulation_steps).backward()
+            last = step + 1 == n_batches
+            if (step + 1) % c.accumulation_steps == 0 or last:
+                if c.grad_clip is not None:
+                    grad_scaler.unscale_(optimizer)
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), c.grad_clip)
+                grad_scaler.step(optimizer)
+                grad_scaler.update()
+                optimizer.zero_grad(set_to_none=True)
+            total += loss.detach().float()
+            steps += 1
+            seen += len(x)
+            # Reading the loss forces a device sync: do it only now and then.
+            running = total if step % 20 == 0 or last else None
+            for callback in self.callbacks:
+                callback.on_batch_end(self, step, running, steps)
         return (total / max(steps, 1)).item(), seen
 
     def predict(self, model: nn.Module, data: WindowDataset) -> ModelOutput:
@@ -430,32 +438,6 @@ class Trainer:
                 "metadata": json.dumps(self.metadata, default=str),
             },
         )
-
-    # --------------------------------------------------------------- display
-    @contextlib.contextmanager
-    def _progress(self, title: str, total: int):
-        if not self.config.progress:
-            yield lambda *args: None
-            return
-        progress = Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("loss {task.fields[loss]}"),
-            TimeElapsedColumn(),
-            console=Console(stderr=True),
-            transient=True,
-        )
-        task = progress.add_task(title, total=total, loss="-")
-
-        def advance(step: int, running: torch.Tensor | None, steps: int) -> None:
-            if running is not None:
-                progress.update(task, completed=step + 1, loss=f"{running.item() / steps:.4g}")
-            else:
-                progress.update(task, completed=step + 1)
-
-        with progress:
-            yield advance
 
 
 @torch.no_grad()

@@ -1,0 +1,114 @@
+"""What the training loop reports to, kept out of the loop (as PyTorch Lightning does).
+
+The :class:`~alphaseq.training.trainer.Trainer` calls the hooks of every callback it is
+given; the progress bar and the per-epoch log line are callbacks like any other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import torch
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from alphaseq._logging import logger
+
+if TYPE_CHECKING:
+    from alphaseq.training.trainer import Trainer, TrainingResult
+
+__all__ = ["EpochLogger", "ProgressBar", "TrainerCallback", "as_callback"]
+
+
+class TrainerCallback:
+    """Base class: override the hooks you need (each does nothing by default)."""
+
+    def on_fit_start(self, trainer: Trainer, n_epochs: int) -> None:
+        """Before the first epoch (also when resuming)."""
+
+    def on_epoch_start(self, trainer: Trainer, epoch: int, n_batches: int) -> None:
+        """Before an epoch's first batch."""
+
+    def on_batch_end(
+        self, trainer: Trainer, step: int, running_loss: torch.Tensor | None, steps: int
+    ) -> None:
+        """After a batch; ``running_loss`` (the sum over ``steps`` batches, on the device)
+        is passed only now and then, because reading it synchronises the device."""
+
+    def on_epoch_end(self, trainer: Trainer, epoch: int, entry: dict[str, float]) -> None:
+        """After an epoch's validation and checkpoint; ``entry`` is its history record."""
+
+    def on_fit_end(self, trainer: Trainer, result: TrainingResult) -> None:
+        """After training, once the best weights are restored."""
+
+
+class _FunctionCallback(TrainerCallback):
+    def __init__(self, function: Callable[[int, dict[str, float]], Any]) -> None:
+        self.function = function
+
+    def on_epoch_end(self, trainer: Trainer, epoch: int, entry: dict[str, float]) -> None:
+        self.function(epoch, entry)
+
+
+def as_callback(value: TrainerCallback | Callable[[int, dict[str, float]], Any]) -> TrainerCallback:
+    """A callback object; a plain ``function(epoch, entry)`` becomes its ``on_epoch_end``."""
+    return value if isinstance(value, TrainerCallback) else _FunctionCallback(value)
+
+
+class EpochLogger(TrainerCallback):
+    """One INFO line per epoch with every figure of its history record."""
+
+    def on_epoch_end(self, trainer: Trainer, epoch: int, entry: dict[str, float]) -> None:
+        figures = ", ".join(f"{k}={v:.4g}" for k, v in entry.items() if k != "epoch")
+        logger.info("epoch %d: %s", epoch, figures)
+
+
+class ProgressBar(TrainerCallback):
+    """A transient rich bar per epoch on stderr: batches, running loss, the previous
+    epoch's validation figures."""
+
+    def __init__(self) -> None:
+        self._progress: Progress | None = None
+        self._task: Any = None
+        self._last: dict[str, float] = {}
+
+    def on_epoch_start(self, trainer: Trainer, epoch: int, n_batches: int) -> None:
+        title = f"epoch {epoch + 1}/{trainer.config.epochs}"
+        shown = {k[4:]: v for k, v in self._last.items() if k.startswith("val_")}
+        if shown:  # the previous epoch's validation figures, while this one runs
+            title += " (" + ", ".join(f"{k} {v:.3g}" for k, v in shown.items()) + ")"
+        self._progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("loss {task.fields[loss]}"),
+            TimeElapsedColumn(),
+            console=Console(stderr=True),
+            transient=True,
+        )
+        self._task = self._progress.add_task(title, total=n_batches, loss="-")
+        self._progress.start()
+
+    def on_batch_end(
+        self, trainer: Trainer, step: int, running_loss: torch.Tensor | None, steps: int
+    ) -> None:
+        if self._progress is None:
+            return
+        if running_loss is not None:
+            loss = f"{running_loss.item() / steps:.4g}"
+            self._progress.update(self._task, completed=step + 1, loss=loss)
+        else:
+            self._progress.update(self._task, completed=step + 1)
+
+    def on_epoch_end(self, trainer: Trainer, epoch: int, entry: dict[str, float]) -> None:
+        self._last = entry
+        self._stop()
+
+    def on_fit_end(self, trainer: Trainer, result: TrainingResult) -> None:
+        self._stop()
+
+    def _stop(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None

@@ -1,0 +1,109 @@
+"""The loop knows nothing of finance: an injected scorer, callbacks; estimator params."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from test_training import FAST, _dataset, planted_panel  # noqa: F401  (fixture)
+
+from alphaseq.analysis.scoring import SignalScorer, signal_score, validation_metrics
+from alphaseq.errors import ConfigError
+from alphaseq.forecaster import Forecaster
+from alphaseq.models import build_model
+from alphaseq.models.base import ModelOutput
+from alphaseq.training import Trainer
+from alphaseq.training.callbacks import TrainerCallback
+
+
+def small_model():
+    torch.manual_seed(0)
+    return build_model("lstm", 1, hidden_size=8, num_layers=1, attention_heads=2, dropout=0.0)
+
+
+def test_without_a_scorer_only_the_loss_is_validated(planted_panel):  # noqa: F811
+    data = _dataset(planted_panel)
+    trainer = Trainer({"epochs": 1, "monitor": "loss", **FAST})
+    result = trainer.fit(small_model(), data, data)
+    assert {k for k in result.history[0] if k.startswith("val_")} == {"val_loss"}
+
+
+def test_monitoring_a_figure_nobody_computes_is_a_clear_error(planted_panel):  # noqa: F811
+    data = _dataset(planted_panel)
+    with pytest.raises(ConfigError, match=r"training.monitor is 'ic'.*give the trainer a scorer"):
+        Trainer({"epochs": 1, "monitor": "ic", **FAST}).fit(small_model(), data, data)
+
+
+def test_callbacks_see_every_hook_in_order(planted_panel):  # noqa: F811
+    data = _dataset(planted_panel)
+    calls: list[str] = []
+
+    class Recorder(TrainerCallback):
+        def on_fit_start(self, trainer, n_epochs):
+            calls.append(f"fit_start {n_epochs}")
+
+        def on_epoch_start(self, trainer, epoch, n_batches):
+            calls.append(f"epoch_start {epoch} {n_batches}")
+
+        def on_batch_end(self, trainer, step, running_loss, steps):
+            calls.append("batch")
+
+        def on_epoch_end(self, trainer, epoch, entry):
+            calls.append(f"epoch_end {epoch} {sorted(entry)[:2]}")
+
+        def on_fit_end(self, trainer, result):
+            calls.append(f"fit_end {len(result.history)}")
+
+    plain: list[int] = []
+    trainer = Trainer(
+        {"epochs": 2, "monitor": "loss", "max_batches_per_epoch": 3, **FAST},
+        callbacks=[Recorder(), lambda epoch, entry: plain.append(epoch)],
+    )
+    trainer.fit(small_model(), data, data)
+    expected = ["fit_start 2"]
+    for epoch in (0, 1):
+        expected += [f"epoch_start {epoch} 3", "batch", "batch", "batch"]
+        expected += [f"epoch_end {epoch} ['epoch', 'lr']"]
+    assert calls == [*expected, "fit_end 2"]
+    assert plain == [0, 1]  # a plain function still works, after each epoch
+
+
+def test_signal_scorer_scores_the_head_it_is_given():
+    rng = np.random.default_rng(0)
+    n = 400
+    target = torch.tensor(rng.normal(size=(n, 2)), dtype=torch.float32)
+    group = torch.tensor(np.repeat(np.arange(20), 20))
+    # head 0 predicts column 0, head 1 predicts column 1: each scores well only on its own
+    output = ModelOutput(regression=target + 0.1 * torch.randn(n, 2), logits=None)
+
+    class Data:  # the two attributes a scorer reads of a WindowDataset
+        t, i = group, torch.arange(n)
+        labels = torch.zeros((20, n, 2))
+
+    Data.labels[Data.t, Data.i] = target
+    first = SignalScorer(0, 0)(output, Data)
+    second = SignalScorer(1, 1)(output, Data)
+    crossed = SignalScorer(1, 0)(output, Data)
+    assert first["ic"] > 0.9 and second["ic"] > 0.9 and abs(crossed["ic"]) < 0.2
+    expected = validation_metrics(signal_score(output, 1), target[:, 1], group)
+    assert second == expected
+    logits = torch.zeros((n, 2, 3))
+    logits[:, 1, 2] = 5.0  # head 1: P(up) - P(down) = (e^5 - 1) / (e^5 + 2)
+    classes = ModelOutput(regression=None, logits=logits)
+    assert torch.allclose(signal_score(classes, 1), torch.full((n,), 0.9801), atol=1e-3)
+    assert torch.allclose(signal_score(classes, 0), torch.zeros(n))
+
+
+def test_forecaster_params_clone_and_set_params():
+    model = Forecaster(model="gru", model_params={"hidden_size": 8}, lookback=10, trainer={})
+    copy = clone(model)
+    assert copy is not model and copy.get_params() == model.get_params()
+    assert copy.model_params is not model.model_params  # deep-copied, as sklearn does
+    assert not hasattr(copy, "model_")
+    assert copy.set_params(lookback=20, stride=3) is copy
+    assert (copy.lookback, copy.stride, model.lookback) == (20, 3, 10)
+    with pytest.raises(ConfigError, match="did you mean 'lookback'"):
+        copy.set_params(lookbak=5)
+    assert set(model.get_params()) >= {"model", "trainer", "signal_horizon", "valid_fraction"}
+    assert "model='gru'" in repr(model) and "scaler" not in repr(model)
