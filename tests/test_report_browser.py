@@ -8,9 +8,6 @@ import shutil
 import numpy as np
 import pytest
 
-from alphaseq.cli import _config_values
-from alphaseq.config import apply_overrides, parse_config
-from alphaseq.pipeline import run
 from alphaseq.report import build_report
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -41,11 +38,8 @@ def _browser():
 
 
 @pytest.fixture(scope="module")
-def report_path(tmp_path_factory):
-    values, _ = _config_values("ci")
-    config = parse_config(apply_overrides(values, ["training.epochs=1"]))
-    result = run(config, tmp_path_factory.mktemp("report") / "run")
-    return build_report(result.run_dir)
+def report_path(ci_run):
+    return build_report(ci_run.run_dir)
 
 
 def _open(sync_api, path, screenshot):

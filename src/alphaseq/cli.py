@@ -427,12 +427,15 @@ def backtest_command(
         typer.Option("--out", help="Write the new results there (default: in RUN_DIR)."),
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace a non-empty --out.")] = False,
+    report: Annotated[
+        bool, typer.Option("--report/--no-report", help="Write report.html (the slow part).")
+    ] = True,
 ) -> None:
     """Trade a run's stored forecasts again (portfolios, costs, baselines, significance,
     report) without retraining."""
     from alphaseq.experiment import rebacktest
 
-    result = rebacktest(run_dir, list(overrides or []), out_dir=out, force=force)
+    result = rebacktest(run_dir, list(overrides or []), out_dir=out, force=force, report=report)
     _print_strategies(result.metrics)
     console.print(f"run directory: {result.run_dir}", highlight=False)
     if (result.run_dir / "report.html").is_file():

@@ -117,6 +117,19 @@ def retraining_keys(old: ExperimentConfig, new: ExperimentConfig) -> list[str]:
     return sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
 
 
+def _read_object(path: Path) -> dict[str, Any]:
+    """A JSON file holding an object; a damaged one gives one clear message."""
+    try:
+        value = json.loads(path.read_text())
+    except ValueError:
+        raise RunRecordError(
+            f"'{path}' is not valid JSON (a damaged or half-written file)"
+        ) from None
+    if not isinstance(value, dict):
+        raise RunRecordError(f"'{path}' does not hold a JSON object")
+    return value
+
+
 @dataclass
 class FoldResult:
     """What one fold left behind.
@@ -219,13 +232,7 @@ class RunRecord:
         """``run.json`` (empty when absent)."""
         if not self.manifest_path.is_file():
             return {}
-        try:
-            value = json.loads(self.manifest_path.read_text())
-        except ValueError:
-            raise RunRecordError(f"'{self.manifest_path}' is not valid JSON") from None
-        if not isinstance(value, dict):
-            raise RunRecordError(f"'{self.manifest_path}' does not hold a JSON object")
-        return value
+        return _read_object(self.manifest_path)
 
     def write_manifest(self, **values: Any) -> dict[str, Any]:
         """Update ``run.json`` with ``values`` (schema version and times kept)."""
@@ -424,13 +431,7 @@ class RunRecord:
                 f"'alphaseq run ... --out {self.run_dir} --resume' or 'alphaseq backtest "
                 f"{self.run_dir}'"
             )
-        try:
-            value = json.loads(self.metrics_path.read_text())
-        except ValueError:
-            raise RunRecordError(f"'{self.metrics_path}' is not valid JSON") from None
-        if not isinstance(value, dict):
-            raise RunRecordError(f"'{self.metrics_path}' does not hold a JSON object")
-        return value
+        return _read_object(self.metrics_path)
 
     @property
     def is_complete(self) -> bool:

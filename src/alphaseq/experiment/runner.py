@@ -148,6 +148,7 @@ def rebacktest(
     out_dir: str | Path | None = None,
     panel: Panel | None = None,
     force: bool = False,
+    report: bool = True,
 ) -> RunResult:
     """Trade a finished (or fully trained) run's stored forecasts again, without retraining.
 
@@ -168,6 +169,9 @@ def rebacktest(
         the run was trained on (same fingerprint).
     force : bool, default False
         Replace a non-empty ``out_dir``.
+    report : bool, default True
+        Write ``report.html`` (most of the time a re-backtest takes; leave it out when
+        sweeping many settings).
     """
     started = time.perf_counter()
     source = RunRecord.open(run_dir)
@@ -211,7 +215,7 @@ def rebacktest(
         target.clear_results()
         target.write_config(config)
         target.write_manifest(name=config.name)
-        return _trade_and_summarize(config, prices, results, target, started)
+        return _trade_and_summarize(config, prices, results, target, started, report=report)
 
 
 def _trade_and_summarize(
@@ -220,6 +224,8 @@ def _trade_and_summarize(
     results: list[FoldResult],
     record: RunRecord,
     started: float,
+    *,
+    report: bool = True,
 ) -> RunResult:
     """The stages after training, shared by :func:`run` and :func:`rebacktest`."""
     try:
@@ -253,9 +259,10 @@ def _trade_and_summarize(
             f"'alphaseq backtest {record.run_dir}' (no retraining)"
         ) from exc
     try:
-        from alphaseq.report import build_report
+        if report:
+            from alphaseq.report import build_report
 
-        build_report(record.run_dir)
+            build_report(record.run_dir)
     except Exception as exc:
         logger.info("report failed", exc_info=True)  # the traceback goes to run.log only
         raise StageFailed(

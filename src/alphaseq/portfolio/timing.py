@@ -1,19 +1,8 @@
 """Single-asset timing: in, out (or short) of one instrument, sized by the model's confidence.
 
-Timing (DESIGN rule 5). The position ``p[t]`` is decided with data up to the close of
-date ``t``, traded at that close and earns the instrument's return of ``t + 1``; the
-return *of* date ``t`` belongs to the position held before the trade, ``p[t - 1]``.
-
-Accounting, in fractions of NAV, capital 1 in cash before the first date:
-
-* the position is a constant fraction of NAV while held (a short of size ``p < 0``
-  earns ``p * r``); the drift of a fractional or short position within a day is not
-  traded and not charged — the usual convention of signal-times-return backtests;
-* gross return of date ``t``: ``p[t - 1] * r[t]`` with ``r[t] = price[t] / price[t - 1] - 1``
-  (0 on the first date, when nothing is held yet);
-* cost of date ``t``: ``cost_bps / 1e4 * |p[t] - p[t - 1]|`` (with ``p[-1] = 0``) of the
-  NAV at that close, so net ``(1 + gross) * (1 - cost) - 1``, as in
-  :func:`alphaseq.backtest.backtest`.
+:func:`timing_positions` turns a per-date signal into positions; the position ``p[t]``
+is decided with data up to the close of date ``t`` and earns from ``t + 1`` on. Their
+backtest and its accounting are in :mod:`alphaseq.backtest.timing`.
 """
 
 from __future__ import annotations
