@@ -170,7 +170,10 @@ def test_backtest_without_overrides_reproduces_the_run(ci_run, tmp_path):
 
 
 def test_backtest_with_higher_costs_changes_only_cost_dependent_figures(ci_run, tmp_path):
-    result = rebacktest(ci_run.run_dir, ["portfolio.cost_bps=50"], out_dir=tmp_path / "costly")
+    result = rebacktest(
+        ci_run.run_dir, ["portfolio.cost_bps=50"], out_dir=tmp_path / "costly", report=False
+    )
+    assert not (result.run_dir / "report.html").exists()
     old, new = ci_run.metrics, result.metrics
     assert new["run"]["cost_bps"] == 50
     for block in ("forecast", "attention", "task"):

@@ -232,7 +232,7 @@ def run_command(
 
     from alphaseq.config import apply_overrides, parse_config
     from alphaseq.errors import ConfigError
-    from alphaseq.experiment import run
+    from alphaseq.experiment import RunRecord, run
 
     values, source = _config_values(config)
     values = apply_overrides(values, list(overrides or []))
@@ -244,6 +244,8 @@ def run_command(
     if resume and not out:
         raise ConfigError("--resume needs the run directory to continue: pass --out DIR")
     run_dir = Path(out) if out else Path("runs") / f"{experiment.name}-{stamp}"
+    if not resume and not force:
+        RunRecord.check_new(run_dir)  # before the progress display starts
     verb = "resuming" if resume else "alphaseq run"
     err_console.print(f"[bold]{verb}[/] {experiment.name} -> {run_dir}", highlight=False)
     progress = Progress(

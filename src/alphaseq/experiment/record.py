@@ -183,14 +183,11 @@ class RunRecord:
             When the directory holds files and ``force`` is not set.
         """
         folder = Path(run_dir)
-        if folder.exists() and not folder.is_dir():
+        if not force:
+            cls.check_new(folder)
+        elif folder.exists() and not folder.is_dir():
             raise RunRecordError(f"'{folder}' is a file, not a run directory")
         if folder.exists() and any(folder.iterdir()):
-            if not force:
-                raise RunRecordError(
-                    f"run directory '{folder}' is not empty: add --resume to continue the "
-                    f"run in it, --force to replace it, or choose another --out"
-                )
             logger.info("replacing the contents of %s (--force)", folder)
             for child in folder.iterdir():
                 if child.is_dir() and not child.is_symlink():
@@ -199,6 +196,24 @@ class RunRecord:
                     child.unlink()
         folder.mkdir(parents=True, exist_ok=True)
         return cls(folder)
+
+    @staticmethod
+    def check_new(run_dir: str | Path) -> None:
+        """Raise unless ``run_dir`` is absent or an empty folder (a new run may go there).
+
+        Raises
+        ------
+        RunRecordError
+            Naming ``--resume`` and ``--force``.
+        """
+        folder = Path(run_dir)
+        if folder.exists() and not folder.is_dir():
+            raise RunRecordError(f"'{folder}' is a file, not a run directory")
+        if folder.exists() and any(folder.iterdir()):
+            raise RunRecordError(
+                f"run directory '{folder}' is not empty: add --resume to continue the "
+                f"run in it, --force to replace it, or choose another --out"
+            )
 
     @classmethod
     def open(cls, run_dir: str | Path) -> RunRecord:
