@@ -138,18 +138,19 @@ def load_run(run_dir: str | Path) -> RunData:
     ------
     FileNotFoundError
         When ``run_dir`` is not a directory or has no ``metrics.json``.
-    ValueError
-        When ``metrics.json`` is not a JSON object.
+    alphaseq.experiment.RunRecordError
+        When ``metrics.json`` is damaged or not a JSON object.
     """
-    run_dir = Path(run_dir)
+    # The run record is the one reader of a run directory; the report only views it.
+    from alphaseq.experiment.record import RunRecord
+
+    record = RunRecord(run_dir)
+    run_dir = record.run_dir
     if not run_dir.is_dir():
         raise FileNotFoundError(f"run directory not found: '{run_dir}'")
-    metrics_path = run_dir / "metrics.json"
-    if not metrics_path.is_file():
+    if not record.is_complete:
         raise FileNotFoundError(f"'{run_dir}' is not a run directory: metrics.json is missing")
-    metrics = json.loads(metrics_path.read_text())  # NaN tokens are accepted
-    if not isinstance(metrics, dict):
-        raise ValueError(f"'{metrics_path}' does not hold a JSON object")
+    metrics = record.read_metrics()  # a damaged file: one clear RunRecordError
     data = RunData(run_dir=run_dir, metrics=metrics)
 
     config_path = run_dir / "config.yaml"
@@ -174,19 +175,18 @@ def load_run(run_dir: str | Path) -> RunData:
     data.folds = [f for f in folds or [] if isinstance(f, dict)]
 
     for name in ("predictions", "weights", "returns"):
-        path = run_dir / f"{name}.parquet"
-        if not path.is_file():
-            continue
         try:
-            frame = pd.read_parquet(path)
+            frame = record.read_table(name)
         except Exception as exc:  # a damaged table only removes its charts
-            data.problems.append(f"{path.name} could not be read ({type(exc).__name__})")
+            data.problems.append(f"{name}.parquet could not be read ({type(exc).__name__})")
+            continue
+        if frame is None:
             continue
         if "date" in frame:
             frame["date"] = pd.to_datetime(frame["date"])
         setattr(data, name, frame)
 
-    png = run_dir / "attention.png"
+    png = record.attention_path
     if png.is_file():
         data.attention_png = png.read_bytes()
     return data
