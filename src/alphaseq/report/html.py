@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import datetime as _dt
-import logging
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -24,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from alphaseq._atomic import atomic_write_text
+from alphaseq._logging import logger
 from alphaseq.report import figures
 from alphaseq.report.data import (
     TRADING_DAYS,
@@ -42,8 +42,6 @@ from alphaseq.report.data import (
 )
 
 __all__ = ["SECTION_IDS", "build_report", "render_report"]
-
-logger = logging.getLogger("alphaseq")
 
 SECTION_IDS = (
     "header",
@@ -205,7 +203,27 @@ def _table(
     )
 
 
-def _figure(uri: str, alt: str, caption: str) -> str:
+def _draw(name: str, chart: Callable[..., str | None], *args: Any, **kwargs: Any) -> Any:
+    """``chart(*args, **kwargs)``, or the exception it raised, logged as a warning.
+
+    The one place where the page calls a chart function: a figure that fails to draw
+    costs only itself (:func:`_figure` shows a note instead), not its section's tables
+    nor the report.
+    """
+    try:
+        return chart(*args, **kwargs)
+    except Exception as exc:
+        logger.warning(
+            "report: figure %r could not be drawn: %s: %s", name, type(exc).__name__, exc
+        )
+        logger.info("report: figure %r failed", name, exc_info=True)  # the traceback, for run.log
+        return exc
+
+
+def _figure(uri: str | Exception, alt: str, caption: str) -> str:
+    """A figure with its caption; a failed chart (see :func:`_draw`) becomes a note."""
+    if isinstance(uri, Exception):
+        return _note(f"Figure could not be drawn: {type(uri).__name__}: {uri}")
     return (
         f'<figure><img src="{uri}" alt="{escape(alt)}">'
         f"<figcaption>{escape(caption)}</figcaption></figure>"
@@ -552,7 +570,13 @@ def _equity(data: RunData, wide: pd.DataFrame | None, colors: Mapping[str, str])
     if wide is None or wide.empty:
         return _section("equity", "Cumulative return", _note("No daily returns in this run."))
     cost = (data.metrics.get("run") or {}).get("cost_bps")
-    uri = figures.equity_chart(wealth(wide), colors, data.out_of_sample_start)
+    uri = _draw(
+        "Cumulative net return",
+        figures.equity_chart,
+        wealth(wide),
+        colors,
+        data.out_of_sample_start,
+    )
     caption = (
         f"Growth of 1 invested, net of {_fixed(cost, 1)} bps costs, on a log scale; the "
         "axis reads as cumulative return and the legend gives the final figure. The dotted "
@@ -565,7 +589,7 @@ def _equity(data: RunData, wide: pd.DataFrame | None, colors: Mapping[str, str])
 def _drawdowns(wide: pd.DataFrame | None, colors: Mapping[str, str], main: str | None) -> str:
     if wide is None or wide.empty:
         return _section("drawdowns", "Drawdowns", _note("No daily returns in this run."))
-    uri = figures.drawdown_chart(drawdowns(wide), colors, main)
+    uri = _draw("Drawdowns", figures.drawdown_chart, drawdowns(wide), colors, main)
     caption = "Loss from the running peak of each strategy's wealth (underwater curve)."
     return _section("drawdowns", "Drawdowns", _figure(uri, "Drawdowns", caption))
 
@@ -582,7 +606,13 @@ def _rolling_sharpe(wide: pd.DataFrame | None, colors: Mapping[str, str]) -> str
             title,
             _note(f"Only {n} days of returns: too short for a rolling window."),
         )
-    uri = figures.rolling_sharpe_chart(rolling_sharpe(wide, window), colors, window)
+    uri = _draw(
+        "Rolling Sharpe ratio",
+        figures.rolling_sharpe_chart,
+        rolling_sharpe(wide, window),
+        colors,
+        window,
+    )
     label = "12-month" if window == TRADING_DAYS else "3-month"
     caption = (
         f"Annualised Sharpe ratio over the trailing {window} trading days ({label} window"
@@ -688,11 +718,10 @@ def _ic(data: RunData) -> str:
                 "neighbouring days overlap, so the series is smooth and its swings are noisy "
                 "estimates."
             )
-            body = _figure(
-                figures.rolling_ic_chart(rolling, TIMING_IC_WINDOW),
-                "Rolling time-series IC",
-                caption,
+            uri = _draw(
+                "Rolling time-series IC", figures.rolling_ic_chart, rolling, TIMING_IC_WINDOW
             )
+            body = _figure(uri, "Rolling time-series IC", caption)
         return _section("ic", "Forecast correlation over time", summary + body)
     monthly = monthly_ic(cross_section_ic(predictions))
     if monthly.empty:
@@ -703,7 +732,8 @@ def _ic(data: RunData) -> str:
         "predictions.parquet; lines (right axis): their cumulative sums. A steadily rising "
         "line is a forecast that keeps working."
     )
-    body = _figure(figures.ic_chart(monthly), "Monthly IC and rank IC", caption)
+    uri = _draw("Monthly IC and rank IC", figures.ic_chart, monthly)
+    body = _figure(uri, "Monthly IC and rank IC", caption)
     return _section("ic", title, summary + body)
 
 
@@ -731,7 +761,7 @@ def _turnover(data: RunData, names: Sequence[str], colors: Mapping[str, str]) ->
             ylabel, what = "Σ|Δw| per month", "summed over each calendar month"
         else:
             ylabel, what = "Σ|Δw| per rebalance", "at each rebalance"
-        uri = figures.turnover_chart(series, colors, ylabel)
+        uri = _draw("Turnover", figures.turnover_chart, series, colors, ylabel)
         missing = [n for n in names if n not in series]
         caption = (
             f"One-way turnover Σ|Δw| {what}, from weights.parquet: the change between "
@@ -753,7 +783,13 @@ def _turnover(data: RunData, names: Sequence[str], colors: Mapping[str, str]) ->
         return _section(
             "turnover", title, _note("Neither weights nor turnover figures in this run.")
         )
-    uri = figures.metric_bar_chart(values, colors, "average turnover per rebalance")
+    uri = _draw(
+        "Average turnover",
+        figures.metric_bar_chart,
+        values,
+        colors,
+        "average turnover per rebalance",
+    )
     caption = "Average turnover per rebalance from metrics.json (no weights.parquet in this run)."
     return _section("turnover", title, _figure(uri, "Average turnover", caption))
 
@@ -774,14 +810,20 @@ def _weights(data: RunData, main: str | None) -> str:
         return _section("weights", title, _note(f"No weights of {main} recorded."))
     if table.shape[1] == 1 and table.columns[0] != "other":
         ticker = table.columns[0]
-        uri = figures.holdings_chart(table, ylabel=f"position in {ticker}", average_days=21)
+        uri = _draw(
+            "Position",
+            figures.holdings_chart,
+            table,
+            ylabel=f"position in {ticker}",
+            average_days=21,
+        )
         caption = (
             f"Position in {ticker} decided at each close (one instrument, so this is the "
             "exposure over time instead of a breakdown of holdings; 0 = flat), with its "
             "21-day average as a line."
         )
         return _section("weights", f"Position of {main}", _figure(uri, "Position", caption))
-    uri = figures.holdings_chart(table)
+    uri = _draw("Holdings", figures.holdings_chart, table)
     shown = [c for c in table.columns if c != "other"]
     caption = (
         f"Target weights of {main} at each rebalance, held until the next one: the "
@@ -794,7 +836,7 @@ def _weights(data: RunData, main: str | None) -> str:
 
 def _training(data: RunData) -> str:
     title = "Training curves"
-    uri = figures.training_curves(data.folds)
+    uri = _draw("Training curves per fold", figures.training_curves, data.folds)
     if uri is None:
         return _section("training", title, _note("No per-epoch training history in this run."))
     monitor = next((f.get("monitor") for f in data.folds if f.get("monitor")), None)
