@@ -3,7 +3,8 @@
 Every return of the six-day examples is written out from the rules of
 :mod:`alphaseq.portfolio.timing`: the position decided at the close of day t earns
 day t + 1's return, a short earns -r, and 10 bps are paid on every unit of position
-traded at a close.
+traded at a close. A fraction of NAV drifts over the day (``drift``) and holding it
+constant means trading the drift back, which is charged too: the engine's accounting.
 """
 
 from __future__ import annotations
@@ -12,10 +13,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from alphaseq.backtest import PERFORMANCE_KEYS, performance_metrics
+from alphaseq.backtest import PERFORMANCE_KEYS, backtest, performance_metrics
 from alphaseq.portfolio.timing import TIMING_KEYS, timing_backtest, timing_positions
 
 K = 10 / 1e4  # 10 bps per unit traded
+
+
+def drift(p: float, r: float) -> float:
+    """The fraction of NAV that a position ``p`` has become after a return ``r``."""
+    return p * (1 + r) / (1 + p * r)
 
 
 def series(values, start="2021-01-04") -> pd.Series:
@@ -87,29 +93,33 @@ def test_long_flat_short_path_by_hand():
     )
     np.testing.assert_array_equal(positions, [1, 1, 0, -1, -1, 0])
     out = timing_backtest(series(PRICES), series(positions))
+    # The short drifts: -1 becomes -0.98 / 1.02 after -2 %, -99 / 97 after +1/98.
+    resize, cover = 1 - 0.98 / 1.02, 99 / 97
+    assert drift(-1, -0.02) == pytest.approx(-0.98 / 1.02) and drift(-1, 1 / 98) == cover * -1
     expected = [
         -K,  # buy 1 at the first close; nothing held yet
-        0.02,  # long: 102 / 100 - 1
+        0.02,  # long: 102 / 100 - 1 (a whole long position does not drift)
         (1 - 3 / 102) * (1 - K) - 1,  # long: 99 / 102 - 1, then sell 1
         -K,  # flat (the price's +1/99 is not earned), then short 1
-        0.02,  # short: -(98 / 100 - 1)
-        (1 - 1 / 98) * (1 - K) - 1,  # short: -(99 / 98 - 1), then buy back 1
+        1.02 * (1 - K * resize) - 1,  # short: -(98 / 100 - 1), then sell the drift back
+        (1 - 1 / 98) * (1 - K * cover) - 1,  # short: -(99 / 98 - 1), then buy back 99/97
     ]
     np.testing.assert_allclose(out["returns"].to_numpy(), expected, rtol=1e-13, atol=1e-16)
-    np.testing.assert_allclose(out["costs"].to_numpy(), [K, 0, K, K, 0, K])
+    np.testing.assert_allclose(out["costs"].to_numpy(), K * np.array([1, 0, 1, 1, resize, cover]))
     assert out["returns"].index.equals(series(PRICES).index)
 
     m = out["metrics"]
     assert tuple(m) == PERFORMANCE_KEYS + TIMING_KEYS
     assert m["time_in_market"] == 4 / 5  # held on days 2, 3, 5, 6 of the 5 holding days
     assert m["n_trades"] == 2
-    # Long trade: 1.02 * 99/102 * (1 - K)^2 - 1 < 0; short trade: 1.02 * 97/98 * (1 - K)^2 - 1 > 0.
-    assert 0.99 * (1 - K) ** 2 < 1 < 1.02 * 97 / 98 * (1 - K) ** 2
+    # Long trade: 1.02 * 99/102 * (1 - K)^2 - 1 < 0; the short trade wins after its costs.
+    assert 0.99 * (1 - K) ** 2 < 1 < 1.02 * 97 / 98 * (1 - K) * (1 - K * resize) * (1 - K * cover)
     assert m["win_rate"] == 0.5
-    assert m["turnover"] == pytest.approx(3 / 5)  # |dp| of days 2..6: 0, 1, 1, 0, 1
+    turnover = (0 + 1 + 1 + resize + cover) / 5  # traded on days 2..6
+    assert m["turnover"] == pytest.approx(turnover)
     assert m["total_return"] == pytest.approx(np.prod(1 + np.array(expected)) - 1, rel=1e-12)
     hold = out["buy_and_hold"]
-    common = performance_metrics(out["returns"], benchmark=hold["returns"], turnover=0.6)
+    common = performance_metrics(out["returns"], benchmark=hold["returns"], turnover=turnover)
     for key in PERFORMANCE_KEYS:
         if isinstance(common[key], float):
             assert m[key] == pytest.approx(common[key], rel=1e-12), key
@@ -128,15 +138,16 @@ def test_long_flat_short_path_by_hand():
 def test_flip_and_resize_costs_by_hand():
     prices = series([100.0, 101.0, 100.0, 102.0])
     out = timing_backtest(prices, series([0.5, -1.0, -0.5, 0.5]), cost_bps=10.0)
+    d1, d2, d3 = drift(0.5, 0.01), drift(-1, -1 / 101), drift(-0.5, 0.02)
     expected = [
         -0.5 * K,  # buy 0.5
-        (1 + 0.5 * 0.01) * (1 - 1.5 * K) - 1,  # +0.5 * 1 %, then flip 0.5 -> -1
-        (1 + 1 / 101) * (1 - 0.5 * K) - 1,  # short 1 earns +1/101, then cover to -0.5
-        (1 - 0.5 * 0.02) * (1 - K) - 1,  # short 0.5 loses 1 %, then flip to +0.5
+        (1 + 0.5 * 0.01) * (1 - (1 + d1) * K) - 1,  # +0.5 * 1 %, then flip d1 -> -1
+        (1 + 1 / 101) * (1 - (-0.5 - d2) * K) - 1,  # short 1 earns +1/101, cover d2 -> -0.5
+        (1 - 0.5 * 0.02) * (1 - (0.5 - d3) * K) - 1,  # short 0.5 loses 1 %, flip to +0.5
     ]
     np.testing.assert_allclose(out["returns"].to_numpy(), expected, rtol=1e-13, atol=1e-16)
-    # Trades: long on day 2 (entry 0.5, exit 0.5 of the flip) wins 1.005 * (1 - 0.5K)^2 - 1;
-    # short on days 3-4 (entry 1, resize 0.5, exit 0.5) loses 102/101 * 0.99 * ... - 1.
+    # Trades: long on day 2 (entry 0.5, exit d1 of the flip) wins 1.005 * (1 - 0.5K)^2 - 1;
+    # short on days 3-4 (entry 1, resize, exit) loses 102/101 * 0.99 * ... - 1.
     # The +0.5 opened at the last close has no holding day and is no trade.
     assert 1.005 * (1 - 0.5 * K) ** 2 > 1 > 102 / 101 * 0.99
     m = out["metrics"]
@@ -174,17 +185,40 @@ def test_classification_signal_path():
     positions = timing_positions(signal, kind="classification", cap=0.5)
     np.testing.assert_allclose(positions, [0.3, 0.5, 0, 0.1, 0.5, 0])
     out = timing_backtest(series(PRICES), series(positions))
-    dp = [0.3, 0.2, 0.5, 0.1, 0.4, 0.5]
-    gross = [0, 0.3 * 0.02, 0.5 * (99 / 102 - 1), 0, 0.1 * (98 / 100 - 1), 0.5 * (99 / 98 - 1)]
-    expected = [(1 + g) * (1 - K * d) - 1 for g, d in zip(gross, dp, strict=True)]
+    r = [0, 0.02, 99 / 102 - 1, 1 / 99, -0.02, 1 / 98]
+    p = [0.3, 0.5, 0, 0.1, 0.5, 0]
+    held = [0, *p[:-1]]
+    traded = [abs(p[t] - (drift(held[t], r[t]) if t else 0)) for t in range(6)]
+    gross = [h * x for h, x in zip(held, r, strict=True)]
+    expected = [(1 + g) * (1 - K * d) - 1 for g, d in zip(gross, traded, strict=True)]
     np.testing.assert_allclose(out["returns"].to_numpy(), expected, rtol=1e-13, atol=1e-16)
     m = out["metrics"]
     # Trades: days 2-3 (0.3, 0.5 long) and days 5-6 (0.1, 0.5 long).
     assert (m["n_trades"], m["time_in_market"]) == (2, 4 / 5)
-    first = (1.006) * (1 + 0.5 * (99 / 102 - 1)) * (1 - 0.3 * K) * (1 - 0.2 * K) * (1 - 0.5 * K)
-    second = (1 - 0.002) * (1 + 0.5 / 98) * (1 - 0.1 * K) * (1 - 0.4 * K) * (1 - 0.5 * K)
+    first = (1.006) * (1 + 0.5 * (99 / 102 - 1)) * np.prod([1 - K * d for d in traded[:3]])
+    second = (1 - 0.002) * (1 + 0.5 / 98) * np.prod([1 - K * d for d in traded[3:]])
     assert first < 1 < second
     assert m["win_rate"] == 0.5
+
+
+def test_timing_is_the_engine_rebalanced_daily():
+    # The one backtest engine decides timing's returns: the same positions as daily
+    # target weights give bit-identical returns, and a constant half position pays for
+    # trading its drift back every day, while buy-and-hold pays once.
+    rng = np.random.default_rng(3)
+    prices = series(100 * np.exp(np.cumsum(rng.normal(0, 0.01, 200))))
+    positions = series(timing_positions(rng.normal(0, 0.01, 200), mode="long_short"))
+    out = timing_backtest(prices, positions, cost_bps=7.0)
+    close = prices.to_numpy()[:, None]
+    engine = backtest(close, np.arange(200), positions.to_numpy()[:, None], cost_bps=7.0)
+    np.testing.assert_array_equal(out["returns"].to_numpy(), engine.returns)
+    hold = backtest(close, np.array([0]), np.ones((1, 1)), cost_bps=7.0)
+    np.testing.assert_array_equal(out["buy_and_hold"]["returns"].to_numpy(), hold.returns)
+
+    half = timing_backtest(prices, series(np.full(200, 0.5)))
+    assert (half["costs"].to_numpy()[1:] > 0).all()
+    assert half["metrics"]["n_trades"] == 1
+    assert (half["buy_and_hold"]["costs"].to_numpy()[1:] == 0).all()
 
 
 @pytest.mark.parametrize("kind", ["regression", "classification"])

@@ -4,16 +4,21 @@ Timing (DESIGN rule 5). The position ``p[t]`` is decided with data up to the clo
 date ``t``, traded at that close and earns the instrument's return of ``t + 1``; the
 return *of* date ``t`` belongs to the position held before the trade, ``p[t - 1]``.
 
-Accounting, in fractions of NAV, capital 1 in cash before the first date:
+Accounting: the positions are target weights of the one backtest engine,
+:func:`alphaseq.backtest.backtest`, rebalanced at every close, so timing and the
+cross-sectional strategies share their accounting. In fractions of NAV, capital 1 in
+cash before the first date:
 
-* the position is a constant fraction of NAV while held (a short of size ``p < 0``
-  earns ``p * r``); the drift of a fractional or short position within a day is not
-  traded and not charged — the usual convention of signal-times-return backtests;
 * gross return of date ``t``: ``p[t - 1] * r[t]`` with ``r[t] = price[t] / price[t - 1] - 1``
-  (0 on the first date, when nothing is held yet);
-* cost of date ``t``: ``cost_bps / 1e4 * |p[t] - p[t - 1]|`` (with ``p[-1] = 0``) of the
-  NAV at that close, so net ``(1 + gross) * (1 - cost) - 1``, as in
-  :func:`alphaseq.backtest.backtest`.
+  (0 on the first date, when nothing is held yet); a short of size ``p < 0`` earns
+  ``p * r`` and the rest of NAV is cash earning 0;
+* over the day the holding drifts to ``d[t] = p[t - 1] * (1 + r[t]) / (1 + p[t - 1] * r[t])``
+  of NAV (``d = p`` for ``p`` in {0, 1}); holding a constant fraction means trading
+  that drift back, and it is charged like any other trade;
+* cost of date ``t``: ``cost_bps / 1e4 * |p[t] - d[t]|`` (with ``d[0] = 0``) of the NAV
+  at that close, so net ``(1 + gross) * (1 - cost) - 1``.
+
+Buy-and-hold is bought at the first close and left to drift: one trade, one cost.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from alphaseq.backtest.engine import backtest
 from alphaseq.backtest.metrics import performance_metrics
 
 __all__ = ["TIMING_KEYS", "timing_backtest"]
@@ -73,8 +79,15 @@ def _check_series(prices: Any, positions: Any) -> None:
         )
 
 
-def _trades(position: np.ndarray, asset: np.ndarray, cost_rate: float) -> np.ndarray:
-    """Net return of every trade (see :func:`timing_backtest` for the definition)."""
+def _trades(
+    position: np.ndarray, asset: np.ndarray, before: np.ndarray, cost_rate: float
+) -> np.ndarray:
+    """Net return of every trade (see :func:`timing_backtest` for the definition).
+
+    ``before[u]`` is the position the holding drifted to just before the trade at the
+    close of ``u`` (the engine's drifted weight), so the amounts traded are the
+    engine's own and a trade pays exactly the costs the returns were charged.
+    """
     held = position[:-1]  # held[t - 1] is the position earning the return of date t
     if len(held) == 0:
         return np.empty(0)
@@ -89,42 +102,51 @@ def _trades(position: np.ndarray, asset: np.ndarray, cost_rate: float) -> np.nda
             continue
         days = np.arange(s, e + 1) + 1  # dates whose return the trade earns
         growth = np.prod(1.0 + held[s : e + 1] * asset[days])
-        # Trades at the closes of dates s .. e + 1 (held indices): the entry, resizes
-        # within the trade, and the exit (only the closing part of a flip).
+        # Trades at the closes of dates s .. e + 1 (held indices): the entry (only the
+        # opening part of a flip), resizes within the trade (the drift is traded back
+        # too), and the exit (only the closing part of a flip).
         traded = [abs(position[s])]
         for u in range(s + 1, e + 2):
             same_side = np.sign(position[u]) == side[s]
-            traded.append(abs(position[u] - position[u - 1]) if same_side else abs(position[u - 1]))
+            traded.append(abs(position[u] - before[u]) if same_side else abs(before[u]))
         growth *= np.prod(1.0 - cost_rate * np.asarray(traded))
         returns.append(growth - 1.0)
     return np.asarray(returns, dtype=np.float64)
 
 
 def _simulate(
-    prices: pd.Series, position: np.ndarray, cost_rate: float
+    prices: pd.Series, position: np.ndarray, cost_rate: float, *, hold: bool = False
 ) -> tuple[pd.Series, pd.Series, dict[str, float | int | None]]:
-    """Net returns, costs and timing figures of positions in one instrument."""
+    """Net returns, costs and timing figures of positions in one instrument.
+
+    Daily target positions are traded by :func:`alphaseq.backtest.backtest` at every
+    close (``hold``: bought at the first close only and left to drift).
+    """
     price = prices.to_numpy(dtype=np.float64)
     asset = np.zeros(len(price))
     asset[1:] = price[1:] / price[:-1] - 1.0
-    previous = np.concatenate(([0.0], position[:-1]))
-    gross = previous * asset
-    traded = np.abs(position - previous)
-    costs = cost_rate * traded
-    net = (1.0 + gross) * (1.0 - costs) - 1.0
-
+    rows = np.zeros(1, dtype=np.int64) if hold else np.arange(len(price))
+    result = backtest(
+        price[:, None], rows, position[rows, None], cost_bps=cost_rate * 1e4, end_row=len(price) - 1
+    )
+    costs = np.zeros(len(price))
+    costs[rows] = result.costs
+    before = np.zeros(len(price))
+    before[rows] = result.weights_before[:, 0]
+    if hold:
+        before[1:] = position[1:]  # a whole position does not drift
     held = position[:-1]
-    trades = _trades(position, asset, cost_rate)
+    trades = _trades(position, asset, before, cost_rate)
     figures: dict[str, float | int | None] = {
         "time_in_market": float(np.mean(held != 0)) if len(held) else None,
         "win_rate": float(np.mean(trades > 0)) if len(trades) else None,
         "n_trades": len(trades),
+        # Mean traded per day, the initial trade left out like the engine's turnover.
+        "turnover": (0.0 if hold else result.average_turnover) if len(price) > 1 else None,
     }
-    # Mean daily |change of position|, leaving out the initial trade like the engine.
-    figures["turnover"] = float(traded[1:].mean()) if len(traded) > 1 else None
     index = prices.index
     return (
-        pd.Series(net, index=index, name="return"),
+        pd.Series(result.returns, index=index, name="return"),
         pd.Series(costs, index=index, name="cost"),
         figures,
     )
@@ -162,7 +184,7 @@ def timing_backtest(
         * ``costs``: cost of each date as a fraction of NAV (pandas.Series).
         * ``metrics``: :func:`alphaseq.backtest.performance_metrics` of the net returns
           (information ratio against buy-and-hold; ``turnover`` is the mean daily
-          ``|p[t] - p[t - 1]|`` after the first date) plus:
+          ``|p[t] - d[t]|`` after the first date) plus:
 
           - ``time_in_market``: share of the holding days (dates 2..T, whose return is
             earned by the previous close's position) with a non-zero position;
@@ -175,7 +197,8 @@ def timing_backtest(
           - ``win_rate``: share of trades with a positive net return. A trade's return
             is ``prod(1 + p[t - 1] * r[t]) * prod(1 - cost_bps / 1e4 * traded) - 1``
             over its holding days and its trades: the entry ``|p|``, each resize
-            ``|Δp|`` and the exit ``|p|`` (at a flip, the cost of closing goes to the
+            ``|p[t] - d[t]|`` (the drift traded back included) and the exit ``|d|``
+            (at a flip, the cost of closing goes to the
             old trade and the cost of opening to the new one). None without trades.
 
         * ``buy_and_hold``: ``{"returns", "costs", "metrics"}`` of holding a position of
@@ -197,7 +220,9 @@ def timing_backtest(
     cost_rate = cost_bps / 1e4
     position = np.clip(positions.to_numpy(dtype=np.float64), -1.0, 1.0)
 
-    hold_returns, hold_costs, hold_figures = _simulate(prices, np.ones(len(prices)), cost_rate)
+    hold_returns, hold_costs, hold_figures = _simulate(
+        prices, np.ones(len(prices)), cost_rate, hold=True
+    )
     net, costs, figures = _simulate(prices, position, cost_rate)
 
     def metrics(returns: pd.Series, extra: dict, benchmark: pd.Series | None) -> dict:
