@@ -14,7 +14,9 @@ which calls it at each rebalance with the weights the portfolio drifted to.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from abc import ABC, abstractmethod
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, ClassVar, Literal
@@ -185,6 +187,13 @@ def _fit(estimator: HierarchicalRiskParity | MeanRisk, returns: np.ndarray) -> n
     return weights
 
 
+#: Recent HRP allocations by (returns window, universe, cap) digest. The HRP baseline
+#: and an HRP-based tilt fit the very same hierarchy at every rebalance, and a
+#: re-backtest fits it again; HRP is deterministic, so one fit serves them all.
+_HRP_CACHE: OrderedDict[bytes, np.ndarray] = OrderedDict()
+_HRP_CACHE_SIZE = 1024
+
+
 def _hrp_weights(window: np.ndarray, universe: np.ndarray, max_weight: float | None) -> np.ndarray:
     out = np.zeros(len(universe))
     n = int(universe.sum())
@@ -196,7 +205,20 @@ def _hrp_weights(window: np.ndarray, universe: np.ndarray, max_weight: float | N
     # skfolio's own cap keeps the hierarchy's allocation within max_weight when feasible;
     # otherwise apply() caps and leaves the rest in cash.
     cap = max_weight if max_weight is not None and max_weight * n >= 1.0 else 1.0
-    out[universe] = _fit(HierarchicalRiskParity(max_weights=cap), window[:, universe])
+    returns = window[:, universe]  # its memory layout is kept: it changes skfolio's rounding
+    digest = hashlib.blake2b(np.ascontiguousarray(returns).tobytes(), digest_size=20)
+    digest.update(np.packbits(universe).tobytes() + np.float64(cap).tobytes())
+    digest.update(np.int64(returns.shape[0]).tobytes() + np.int64(len(universe)).tobytes())
+    key = digest.digest()
+    weights = _HRP_CACHE.get(key)
+    if weights is None:
+        weights = _fit(HierarchicalRiskParity(max_weights=cap), returns)
+        _HRP_CACHE[key] = weights
+        if len(_HRP_CACHE) > _HRP_CACHE_SIZE:
+            _HRP_CACHE.popitem(last=False)
+    else:
+        _HRP_CACHE.move_to_end(key)
+    out[universe] = weights
     return out
 
 
