@@ -457,3 +457,25 @@ def test_bad_parameters_raise_config_error(make, message):
     with pytest.raises(ConfigError) as info:
         make()
     assert message in str(info.value)
+
+
+def test_hrp_memo_gives_skfolio_weights_and_cannot_be_corrupted():
+    rng = np.random.default_rng(5)
+    window = rng.normal(0, 0.01, (252, 12))
+    universe = np.ones(12, dtype=bool)
+    universe[4] = False
+    fresh = np.zeros(12)
+    fresh[universe] = HierarchicalRiskParity(max_weights=0.3).fit(window[:, universe]).weights_
+    first = constructors_module._hrp_weights(window, universe, 0.3)
+    first[:] = 0.0  # a caller writing into its weights must not change the memo
+    again = constructors_module._hrp_weights(window, universe, 0.3)
+    np.testing.assert_array_equal(again, fresh)
+    # Another cap or universe is another allocation, not the memoised one.
+    other = universe.copy()
+    other[7] = False
+    assert constructors_module._hrp_weights(window, other, 0.3)[7] == 0.0
+    cap = max(fresh.max() - 0.005, 1 / 11)  # binding, still feasible
+    assert (
+        fresh.max() > cap
+        and constructors_module._hrp_weights(window, universe, cap).max() <= cap + 1e-9
+    )
