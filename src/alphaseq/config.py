@@ -95,6 +95,16 @@ class LabelConfig(_Section):
     signal_horizon: int | None = Field(
         None, ge=1, description="Horizon whose forecast drives the portfolio (default: longest)."
     )
+    cross_section: Literal["rank", "zscore", "demean"] | None = Field(
+        None,
+        description="Train on the regression label normalised across tickers per date "
+        "(rank: Qlib's CSRankNorm); evaluation and backtests use the raw label.",
+    )
+    excess: Literal["benchmark", "mean"] | None = Field(
+        None,
+        description="Train on the forward return in excess of the benchmark's (or the "
+        "cross-section's mean), before any cross_section normalisation.",
+    )
 
     @model_validator(mode="after")
     def _signal_in_horizons(self) -> LabelConfig:

@@ -11,7 +11,7 @@ import difflib
 import inspect
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from alphaseq.analysis.scoring import SignalScorer
 from alphaseq.data.panel import Panel
 from alphaseq.errors import ConfigError, DataError
 from alphaseq.features import FeatureScaler, FeatureSet, compute_features, make_labels
+from alphaseq.features.labels import cross_section_targets, excess_targets
 from alphaseq.models import build_model, count_parameters
 from alphaseq.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from alphaseq.training.trainer import Trainer, TrainerConfig, TrainingResult, predict_outputs
@@ -47,6 +48,11 @@ class TaskLabels:
         Classes per classification column (0 without classification).
     horizon : int
         The furthest any column looks ahead (what purging must cover).
+    targets : numpy.ndarray or None
+        What the model learns, when it differs from ``values``: the regression columns
+        made market-neutral (in excess of the benchmark, normalised per date; see
+        :func:`alphaseq.features.labels.cross_section_targets`). ``values`` stay the raw
+        labels that forecasts are evaluated and traded against.
     """
 
     values: np.ndarray
@@ -54,6 +60,12 @@ class TaskLabels:
     class_names: tuple[str, ...]
     n_classes: int
     horizon: int
+    targets: np.ndarray | None = None
+
+    @property
+    def training_values(self) -> np.ndarray:
+        """The (T, N, H) array the model is trained and validated on."""
+        return self.values if self.targets is None else self.targets
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -119,6 +131,8 @@ def task_labels(
     *,
     flat_band: float = 0.01,
     vol_window: int = 63,
+    cross_section: str | None = None,
+    excess: str | None = None,
 ) -> TaskLabels:
     """Labels of a forecasting task.
 
@@ -126,6 +140,11 @@ def task_labels(
     trend score and an up/down direction per horizon (multi-task: one model, two heads
     per horizon). ``classification``: ``label`` (direction, or three_class UP/DOWN/FLAT
     with ``flat_band``) per horizon.
+
+    ``excess`` (``benchmark`` or ``mean``, forward returns only) and then
+    ``cross_section`` (``rank``, ``zscore`` or ``demean``) turn the regression columns
+    into market-neutral training targets (:attr:`TaskLabels.targets`); the raw labels
+    stay in :attr:`TaskLabels.values`.
     """
     if task not in TASKS:
         raise ConfigError(f"unknown task {task!r}; allowed: {list(TASKS)}")
@@ -136,16 +155,49 @@ def task_labels(
                 f"(use task 'classification' for direction or three_class)"
             )
         made = make_labels(panel, label, horizons, vol_window=vol_window)
-        return TaskLabels(made.values, made.names, (), 0, made.horizon)
-    if task == "trend":
+        labels = TaskLabels(made.values, made.names, (), 0, made.horizon)
+    elif task == "trend":
         score = make_labels(panel, "trend", horizons, vol_window=vol_window)
         direction = make_labels(panel, "direction", horizons)
         values = np.concatenate([score.values, direction.values], axis=-1)
-        return TaskLabels(values, score.names, direction.names, 2, score.horizon)
-    if label not in _CLASS_LABELS:
-        raise ConfigError(f"task 'classification' predicts direction or three_class, not {label!r}")
-    made = make_labels(panel, label, horizons, flat_band=flat_band)
-    return TaskLabels(made.values, (), made.names, _CLASS_LABELS[label], made.horizon)
+        labels = TaskLabels(values, score.names, direction.names, 2, score.horizon)
+    else:
+        if label not in _CLASS_LABELS:
+            raise ConfigError(
+                f"task 'classification' predicts direction or three_class, not {label!r}"
+            )
+        made = make_labels(panel, label, horizons, flat_band=flat_band)
+        labels = TaskLabels(made.values, (), made.names, _CLASS_LABELS[label], made.horizon)
+    return _market_neutral(labels, panel, label, cross_section, excess)
+
+
+def _market_neutral(
+    labels: TaskLabels, panel: Panel, label: str, cross_section: str | None, excess: str | None
+) -> TaskLabels:
+    """``labels`` with market-neutral training targets for their regression columns."""
+    if cross_section is None and excess is None:
+        return labels
+    n_reg = len(labels.regression_names)
+    if n_reg == 0:
+        raise ConfigError(
+            "labels.cross_section and labels.excess apply to regression targets; this "
+            "task only has classes (set them to null)"
+        )
+    if excess is not None and label != "forward_return":
+        raise ConfigError(f"labels.excess needs forward_return labels, not {label!r}")
+    targets = labels.values.copy()
+    part = targets[..., :n_reg]
+    if excess is not None:
+        part = excess_targets(part, labels.horizons, excess, panel.benchmark)
+    if cross_section is not None:
+        if panel.n_tickers < 2:
+            raise ConfigError(
+                f"labels.cross_section {cross_section!r} ranks tickers against each other; "
+                f"{panel.name!r} has one ticker (set it to null)"
+            )
+        part = cross_section_targets(part, cross_section)
+    targets[..., :n_reg] = part
+    return replace(labels, targets=targets)
 
 
 class Forecaster:
@@ -174,6 +226,11 @@ class Forecaster:
         Label horizons in trading days.
     flat_band : float
         FLAT band of the ``three_class`` label.
+    label_cross_section : {None, "rank", "zscore", "demean"}
+        Train on the regression label normalised across tickers per date (see
+        :func:`task_labels`); forecasts are still evaluated against the raw label.
+    label_excess : {None, "benchmark", "mean"}
+        Train on the forward return in excess of the benchmark's (or the date's mean).
     task : {"regression", "trend", "classification"}, optional
         What the model learns (see :func:`task_labels`): regression of ``label``; trend
         scores with direction classifiers per horizon (multi-task); or classes of
@@ -220,6 +277,8 @@ class Forecaster:
         label: str = "forward_return",
         horizons: Sequence[int] = (21,),
         flat_band: float = 0.01,
+        label_cross_section: str | None = None,
+        label_excess: str | None = None,
         task: str | None = None,
         class_weights: str | None = None,
         signal_horizon: int | None = None,
@@ -238,6 +297,8 @@ class Forecaster:
         self.label = label
         self.horizons = horizons
         self.flat_band = flat_band
+        self.label_cross_section = label_cross_section
+        self.label_excess = label_excess
         self.task = task
         self.class_weights = class_weights
         self.signal_horizon = signal_horizon
@@ -357,6 +418,8 @@ class Forecaster:
             self.horizons,
             flat_band=self.flat_band,
             vol_window=self.vol_window,
+            cross_section=self.label_cross_section,
+            excess=self.label_excess,
         )
 
     def _given_labels(self, panel: Panel, labels: TaskLabels | None) -> TaskLabels:
@@ -368,6 +431,12 @@ class Forecaster:
                 f"the given labels (horizons {list(labels.horizons)}, shape "
                 f"{labels.values.shape[:2]}) do not match this forecaster (horizons "
                 f"{list(horizons)}) or the panel {panel.shape}: build them with task_labels()"
+            )
+        neutral = self.label_cross_section is not None or self.label_excess is not None
+        if neutral != (labels.targets is not None):
+            raise ConfigError(
+                "the given labels were built with other label_cross_section/label_excess "
+                "settings than this forecaster's: build them with its task_labels()"
             )
         return labels
 
@@ -479,7 +548,7 @@ class Forecaster:
             return valid_samples(
                 values,
                 self.lookback,
-                labels=labels.values,
+                labels=labels.training_values,
                 mask=panel.mask,
                 start=segment.start,
                 end=segment.end,
@@ -487,17 +556,17 @@ class Forecaster:
             )
 
         train_samples = samples(train_seg, self.stride)
-        label_values = labels.values
+        label_values = labels.training_values
         label_scale = None
         n_reg = len(labels.regression_names)
         if n_reg and len(train_samples):
             # Returns are ~1e-2: unit-scale targets keep gradients and learning rates sane.
             # The scale comes from training samples only and is undone in predict();
             # class columns hold codes and are left alone.
-            train_labels = labels.values[train_samples.t, train_samples.i, :n_reg]
+            train_labels = label_values[train_samples.t, train_samples.i, :n_reg]
             spread = np.nanstd(train_labels, axis=0)
             label_scale = np.where(spread > 0, spread, 1.0).astype(np.float32)
-            label_values = labels.values.copy()
+            label_values = label_values.copy()
             label_values[..., :n_reg] /= label_scale
         if self.class_weights not in (None, "balanced"):
             raise ConfigError(

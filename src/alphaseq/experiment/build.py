@@ -130,6 +130,8 @@ def make_forecaster(config: ExperimentConfig) -> Forecaster:
         label=config.labels.kind,
         horizons=tuple(config.labels.horizons),
         flat_band=config.labels.flat_band,
+        label_cross_section=config.labels.cross_section,
+        label_excess=config.labels.excess,
         task=config.task,
         class_weights=config.labels.class_weights,
         signal_horizon=config.labels.signal_horizon,

@@ -24,6 +24,13 @@ from alphaseq.features._rolling import rolling_std
 from alphaseq.features.inputs import FeatureInputs
 
 LABEL_KINDS = ("forward_return", "trend", "direction", "three_class")
+#: Per-date normalisations of a training target across tickers (see :func:`cross_section_targets`).
+TARGET_NORMALIZATIONS = ("rank", "zscore", "demean")
+#: What a training target can be measured in excess of (see :func:`excess_targets`).
+TARGET_EXCESS = ("benchmark", "mean")
+#: Standard deviation of a uniform variable on [0, 1] is 1 / sqrt(12): ranks centred and
+#: multiplied by sqrt(12) have unit variance (Qlib's CSRankNorm uses 3.46).
+_RANK_SCALE = float(np.sqrt(12.0))
 #: Class codes of :func:`three_class_label`.
 DOWN, FLAT, UP = 0, 1, 2
 CLASS_NAMES = ("DOWN", "FLAT", "UP")
@@ -165,3 +172,118 @@ def make_labels(
     values = np.stack(columns, axis=-1).astype(np.float32)
     names = tuple(f"{kind}_{h}" for h in horizons)
     return LabelSet(values, names, horizons, kind)
+
+
+# ------------------------------------------------------------------- training targets
+def cross_section_targets(values: np.ndarray, method: str) -> np.ndarray:
+    """Normalise labels across tickers on each date (market-neutral training targets).
+
+    Only the target the model learns changes: forecasts are still evaluated and traded
+    against the raw labels. Each date uses that date's labels only (all of them known at
+    the same close, ``t + h``), so nothing crosses dates and purging is unchanged.
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        Labels (T, N) or (T, N, H), NaN where unknown.
+    method : {"rank", "zscore", "demean"}
+        ``rank``: the percentile rank among the date's known labels (``rank / n`` with
+        average ranks for ties, as pandas' ``rank(pct=True)``), centred and scaled to
+        about unit variance, ``(pct - 0.5) * sqrt(12)`` — Qlib's ``CSRankNorm``. ``zscore``: minus
+        the date's mean, divided by its standard deviation (ddof=0). ``demean``: minus
+        the date's mean (the return in excess of the equal-weighted cross-section).
+
+    Returns
+    -------
+    numpy.ndarray
+        Same shape and dtype. NaN where the label is unknown, and on dates with fewer
+        than two known labels (a cross-section of one has nothing to be relative to); a
+        date whose labels are all equal gets 0 (``zscore``: its spread is 0).
+    """
+    if method not in TARGET_NORMALIZATIONS:
+        raise ConfigError(
+            f"unknown label cross-section normalisation {method!r}; "
+            f"allowed: {list(TARGET_NORMALIZATIONS)} or null"
+        )
+    array = np.asarray(values)
+    x = array.astype(np.float64)
+    squeeze = x.ndim == 2
+    if squeeze:
+        x = x[..., None]
+    if x.ndim != 3:
+        raise ValueError(f"labels must be (T, N) or (T, N, H), got shape {array.shape}")
+    known = np.isfinite(x)
+    count = known.sum(axis=1, keepdims=True)
+    enough = count >= 2
+    if method == "rank":
+        # Average ranks among the known labels of each (date, horizon): a (T, N, H)
+        # argsort over tickers, with NaN sorted last and left out by the mask.
+        out = np.full_like(x, np.nan)
+        for t in np.flatnonzero(enough.any(axis=(1, 2))):
+            for h in range(x.shape[2]):
+                row = x[t, :, h]
+                ok = known[t, :, h]
+                if ok.sum() < 2:
+                    continue
+                ranks = _average_ranks(row[ok])
+                out[t, ok, h] = (ranks / ok.sum() - 0.5) * _RANK_SCALE  # pandas' pct rank
+    else:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = np.nansum(x, axis=1, keepdims=True) / np.maximum(count, 1)
+            out = x - mean
+            if method == "zscore":
+                std = np.sqrt(np.nansum(out**2, axis=1, keepdims=True) / np.maximum(count, 1))
+                out = np.where(std > 0, out / np.where(std > 0, std, 1.0), 0.0)
+        out = np.where(known & enough, out, np.nan)
+    out = out.astype(array.dtype, copy=False)
+    return out[..., 0] if squeeze else out
+
+
+def _average_ranks(values: np.ndarray) -> np.ndarray:
+    """1-based ranks with ties sharing their average rank (scipy's ``rankdata``)."""
+    from scipy.stats import rankdata
+
+    return rankdata(values, method="average")
+
+
+def excess_targets(
+    values: np.ndarray, horizons: Sequence[int], over: str, benchmark: np.ndarray | None = None
+) -> np.ndarray:
+    """Forward returns in excess of the benchmark's (or the cross-section's mean).
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        Forward returns (T, N, H), NaN where unknown; column ``k`` looks ``horizons[k]``
+        days ahead.
+    horizons : sequence of int
+        Horizon of each column.
+    over : {"benchmark", "mean"}
+        Subtract the benchmark's simple return over the same days, or the date's mean
+        label (equal-weighted cross-section, as ``demean``).
+    benchmark : numpy.ndarray or None
+        Benchmark prices (T,), NaN where missing; needed for ``over="benchmark"``.
+
+    Returns
+    -------
+    numpy.ndarray
+        Same shape and dtype; NaN where the label or the benchmark's return is unknown.
+    """
+    if over not in TARGET_EXCESS:
+        raise ConfigError(f"unknown label excess {over!r}; allowed: {list(TARGET_EXCESS)} or null")
+    if over == "mean":
+        return cross_section_targets(values, "demean")
+    if benchmark is None:
+        raise ConfigError(
+            "labels.excess is 'benchmark' but the data has no benchmark (set "
+            "data.benchmark, or use labels.excess: mean)"
+        )
+    prices = np.asarray(benchmark, dtype=np.float64)
+    if prices.shape != values.shape[:1]:
+        raise ValueError(f"benchmark has shape {prices.shape}, expected ({values.shape[0]},)")
+    out = np.asarray(values).astype(np.float64)
+    for k, h in enumerate(horizons):
+        with np.errstate(invalid="ignore", divide="ignore"):
+            bench = _ahead(prices, int(h)) / prices - 1.0
+        out[..., k] -= bench[:, None]
+    return out.astype(np.asarray(values).dtype, copy=False)
