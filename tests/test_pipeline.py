@@ -97,9 +97,15 @@ def test_rebalances_at_month_ends_and_trades_from_the_next_day(ci_run):
     assert first == pytest.approx(-10e-4, rel=1e-9)  # buying 100 % at 10 bps
 
 
-def test_no_look_ahead_end_to_end(tmp_path):
-    """Change every price after D: predictions, weights decided <= D and returns <= D stay."""
-    config = ci_config()
+@pytest.mark.parametrize(
+    "model",
+    [(), ("model.name=lightgbm", "model.params={}"), ("model.name=ridge", "model.params={}")],
+)
+def test_no_look_ahead_end_to_end(tmp_path, model):
+    """Change every price after D: predictions, weights decided <= D and returns <= D stay.
+
+    For the attention LSTM and for each tabular baseline on the same folds."""
+    config = ci_config(*model)
     panel = load_run_panel(config)
     reference = run(config, tmp_path / "reference", panel=panel)
     test_dates = pd.DatetimeIndex(sorted(reference.predictions["date"].unique()))

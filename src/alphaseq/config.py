@@ -138,11 +138,16 @@ class ModelConfig(_Section):
     @model_validator(mode="after")
     def _known(self) -> ModelConfig:
         from alphaseq.models import MODELS
+        from alphaseq.tabular import TABULAR_MODELS
 
-        if self.name not in MODELS:
-            raise ValueError(f"unknown model {self.name!r}; allowed: {sorted(MODELS)}")
-        accepted = set(inspect.signature(MODELS[self.name].__init__).parameters) - {"self"}
-        accepted -= _PIPELINE_MODEL_ARGS
+        if self.name in TABULAR_MODELS:
+            accepted = set(TABULAR_MODELS[self.name])
+        elif self.name in MODELS:
+            accepted = set(inspect.signature(MODELS[self.name].__init__).parameters) - {"self"}
+            accepted -= _PIPELINE_MODEL_ARGS
+        else:
+            allowed = sorted([*MODELS, *TABULAR_MODELS])
+            raise ValueError(f"unknown model {self.name!r}; allowed: {allowed}")
         unknown = sorted(set(self.params) - accepted)
         if unknown:
             raise ValueError(

@@ -28,7 +28,7 @@ from alphaseq.models import build_model, count_parameters
 from alphaseq.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from alphaseq.training.trainer import Trainer, TrainerConfig, TrainingResult, predict_outputs
 from alphaseq.validation.splits import Fold, LeakageError, Segment
-from alphaseq.windows import WindowDataset, valid_samples
+from alphaseq.windows import SampleIndex, WindowDataset, valid_samples
 
 _CLASS_LABELS = {"direction": 2, "three_class": 3}
 TASKS = ("regression", "trend", "classification")
@@ -198,6 +198,49 @@ def _market_neutral(
         part = cross_section_targets(part, cross_section)
     targets[..., :n_reg] = part
     return replace(labels, targets=targets)
+
+
+@dataclass(frozen=True, eq=False)
+class FitInputs:
+    """What :meth:`Forecaster.fit` prepares for the model: the same for every family.
+
+    Attributes
+    ----------
+    panel : Panel
+        The prices.
+    values : numpy.ndarray
+        Scaled features (T, N, F), the scaler fitted on the training window only.
+    names : list of str
+        Feature names, in the order of ``values``' last axis.
+    labels : TaskLabels
+        The task's labels (raw values and training targets).
+    targets : numpy.ndarray
+        (T, N, H) what the model learns: the training targets, regression columns
+        divided by ``label_scale``.
+    label_scale : numpy.ndarray or None
+        Per regression column, the training samples' standard deviation.
+    signal : Signal
+        The head that drives early stopping and the portfolio.
+    train, valid : SampleIndex
+        Purged training samples (strided) and validation samples (every date; None
+        without a validation window).
+    config : TrainerConfig
+        Training loop settings (seed, monitor, ...).
+    scaler : FeatureScaler or None
+        The fitted scaler.
+    """
+
+    panel: Panel
+    values: np.ndarray
+    names: list
+    labels: TaskLabels
+    targets: np.ndarray
+    label_scale: np.ndarray | None
+    signal: Signal
+    train: SampleIndex
+    valid: SampleIndex | None
+    config: TrainerConfig
+    scaler: FeatureScaler | None
 
 
 class Forecaster:
@@ -586,53 +629,28 @@ class Forecaster:
                 f"{self._day(panel, train_rows[1])} has no complete {self.lookback}-day window "
                 f"with a known {horizon}-day label"
             )
-        trainer = Trainer(
-            config,
-            checkpoint_path=checkpoint,
-            # Early stopping (and the tuning objective reading the history) score the
-            # very head that the portfolio trades.
-            scorer=SignalScorer(signal.index, signal.index),
-            metadata={
-                "forecaster": self._json_params(),
-                "feature_names": names,
-                "label_names": list(labels.names),
-                "task": self._task(),
-                "scaler": None if scaler is None else scaler.state_dict(),
-                "data_fingerprint": panel.fingerprint(),
-            },
+        valid_index = None if valid_seg is None else samples(valid_seg, 1)
+        inputs = FitInputs(
+            panel=panel,
+            values=values,
+            names=names,
+            labels=labels,
+            targets=label_values,
+            label_scale=label_scale,
+            signal=signal,
+            train=train_samples,
+            valid=valid_index,
+            config=config,
+            scaler=scaler,
         )
-        device = trainer.device
-        train_data = WindowDataset(values, train_samples, label_values, device=device)
-        valid_data = None
-        if valid_seg is not None:
-            valid_data = WindowDataset(values, samples(valid_seg, 1), label_values, device=device)
+        self._train(inputs, checkpoint=checkpoint, resume=resume)
 
-        model_params = dict(self.model_params or {})
-        torch.manual_seed(config.seed)  # the initial weights are part of the result
-        model = build_model(
-            self.model,
-            len(names),
-            **model_params,
-            n_regression=n_reg,
-            n_classification=len(labels.class_names),
-            n_classes=labels.n_classes or 3,
-        )
-        result: TrainingResult = trainer.fit(model, train_data, valid_data, resume=resume)
-        # The same figures on the training samples: the gap to validation shows overfitting.
-        self.train_metrics_ = {
-            k.replace("val_", "train_"): v for k, v in trainer.evaluate(model, train_data).items()
-        }
-
-        self.model_ = model.eval()
         self.scaler_ = scaler
         self.feature_names_ = names
         self.label_names_ = list(labels.names)
         self.regression_names_ = list(labels.regression_names)
         self.class_names_ = list(labels.class_names)
         self.label_scale_ = None if label_scale is None else label_scale.tolist()
-        self.history_ = result.history
-        self.best_epoch_ = result.best_epoch
-        self.best_score_ = result.best_score
         self.signal_ = signal
         self.data_fingerprint_ = panel.fingerprint()
         self.train_range_ = (self._day(panel, train_rows[0]), self._day(panel, train_rows[1]))
@@ -641,8 +659,58 @@ class Forecaster:
             if valid_rows is None
             else (self._day(panel, valid_rows[0]), self._day(panel, valid_rows[1]))
         )
-        self.n_parameters_ = count_parameters(model)
         return self
+
+    def _train(self, inputs: FitInputs, *, checkpoint: str | Path | None, resume: bool) -> None:
+        """Train the model on prepared samples; set ``model_``, ``history_``,
+        ``best_epoch_``, ``best_score_``, ``train_metrics_`` and ``n_parameters_``.
+
+        The one step a forecaster of another model family (see
+        :class:`alphaseq.tabular.TabularForecaster`) replaces: everything before it
+        (features, scaling, labels, purged samples) is shared.
+        """
+        config, labels, signal = inputs.config, inputs.labels, inputs.signal
+        trainer = Trainer(
+            config,
+            checkpoint_path=checkpoint,
+            # Early stopping (and the tuning objective reading the history) score the
+            # very head that the portfolio trades.
+            scorer=SignalScorer(signal.index, signal.index),
+            metadata={
+                "forecaster": self._json_params(),
+                "feature_names": inputs.names,
+                "label_names": list(labels.names),
+                "task": self._task(),
+                "scaler": None if inputs.scaler is None else inputs.scaler.state_dict(),
+                "data_fingerprint": inputs.panel.fingerprint(),
+            },
+        )
+        device = trainer.device
+        train_data = WindowDataset(inputs.values, inputs.train, inputs.targets, device=device)
+        valid_data = None
+        if inputs.valid is not None:
+            valid_data = WindowDataset(inputs.values, inputs.valid, inputs.targets, device=device)
+
+        model_params = dict(self.model_params or {})
+        torch.manual_seed(config.seed)  # the initial weights are part of the result
+        model = build_model(
+            self.model,
+            len(inputs.names),
+            **model_params,
+            n_regression=len(labels.regression_names),
+            n_classification=len(labels.class_names),
+            n_classes=labels.n_classes or 3,
+        )
+        result: TrainingResult = trainer.fit(model, train_data, valid_data, resume=resume)
+        # The same figures on the training samples: the gap to validation shows overfitting.
+        self.train_metrics_ = {
+            k.replace("val_", "train_"): v for k, v in trainer.evaluate(model, train_data).items()
+        }
+        self.model_ = model.eval()
+        self.history_ = result.history
+        self.best_epoch_ = result.best_epoch
+        self.best_score_ = result.best_score
+        self.n_parameters_ = count_parameters(model)
 
     @staticmethod
     def _day(panel: Panel, row: int) -> str:
@@ -681,10 +749,12 @@ class Forecaster:
             ``date, ticker, prediction`` (the ranking score) and one column per model
             output (``<label>`` for regression, ``<label>_p<k>`` for class probabilities).
         """
-        data, samples = self._prediction_data(panel, dates, device, feature_set)
-        if data is None:
+        self._check_fitted()
+        values = self._scaled_features(panel, feature_set)
+        samples = self._prediction_samples(panel, values, dates)
+        if len(samples) == 0:
             return pd.DataFrame(columns=["date", "ticker", "prediction"])
-        output = predict_outputs(self.model_.to(device), data, batch_size)
+        regression, probs = self._predict_heads(values, samples, device, batch_size)
         frame = pd.DataFrame(
             {
                 "date": panel.dates[samples.t],
@@ -693,12 +763,11 @@ class Forecaster:
             }
         )
         regression_names, class_names = self._head_names()
-        if output.regression is not None:
+        if regression is not None:
             scale = self.label_scale_ or [1.0] * len(regression_names)
             for k, name in enumerate(regression_names):
-                frame[name] = output.regression[:, k].float().cpu().numpy() * scale[k]
-        if output.logits is not None:
-            probs = torch.softmax(output.logits.float(), dim=-1).cpu().numpy()
+                frame[name] = regression[:, k] * scale[k]
+        if probs is not None:
             for k, name in enumerate(class_names):
                 for c in range(probs.shape[-1]):
                     frame[f"{name}_p{c}"] = probs[:, k, c]
@@ -759,16 +828,37 @@ class Forecaster:
             )
         return sorted(index[str(pd.Timestamp(d).date())] for d in wanted)
 
+    def _prediction_samples(
+        self, panel: Panel, values: np.ndarray, dates: str | Sequence[str] | None
+    ) -> SampleIndex:
+        """The samples with a complete window on ``dates`` (scaled ``values``)."""
+        keep = np.zeros(panel.n_dates, dtype=bool)
+        keep[self._date_rows(panel, dates)] = True
+        return valid_samples(values, self.lookback, mask=panel.mask & keep[:, None])
+
     def _prediction_data(self, panel, dates, device, feature_set):
         """Scaled features and the samples with a complete window on ``dates``."""
         self._check_fitted()
         values = self._scaled_features(panel, feature_set)
-        keep = np.zeros(panel.n_dates, dtype=bool)
-        keep[self._date_rows(panel, dates)] = True
-        samples = valid_samples(values, self.lookback, mask=panel.mask & keep[:, None])
+        samples = self._prediction_samples(panel, values, dates)
         if len(samples) == 0:
             return None, samples
         return WindowDataset(values, samples, device=device), samples
+
+    def _predict_heads(
+        self, values: np.ndarray, samples: SampleIndex, device: str, batch_size: int
+    ) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """The model's outputs on ``samples``: regression (S, H_reg) in the scaled
+        target's units and class probabilities (S, H_cls, C); None for an absent head."""
+        data = WindowDataset(values, samples, device=device)
+        output = predict_outputs(self.model_.to(device), data, batch_size)
+        regression = None
+        if output.regression is not None:
+            regression = output.regression.float().cpu().numpy()
+        probs = None
+        if output.logits is not None:
+            probs = torch.softmax(output.logits.float(), dim=-1).cpu().numpy()
+        return regression, probs
 
     def _head_names(self) -> tuple[list[str], list[str]]:
         # Checkpoints from before tasks existed hold regression or class names only.
@@ -796,48 +886,58 @@ class Forecaster:
         and comes back as ``metadata_`` after :meth:`load`.
         """
         self._check_fitted()
-        return save_checkpoint(
-            path,
-            {
-                "kind": "forecaster",
-                "params": json.dumps(self._json_params()),
-                "model_name": getattr(type(self.model_), "registry_name", self.model),
-                "model_config": json.dumps(self.model_.config),
-                "model_state": {k: v.cpu() for k, v in self.model_.state_dict().items()},
-                "feature_names": list(self.feature_names_),
-                "label_names": list(self.label_names_),
-                "regression_names": list(self._head_names()[0]),
-                "class_names": list(self._head_names()[1]),
-                "label_scale": self.label_scale_,
-                "scaler": None if self.scaler_ is None else json.dumps(self.scaler_.state_dict()),
-                "data_fingerprint": self.data_fingerprint_,
-                "history": self.history_,
-                "best_epoch": self.best_epoch_,
-                "best_score": self.best_score_,
-                "train_range": list(self.train_range_),
-                "valid_range": None if self.valid_range_ is None else list(self.valid_range_),
-                "train_metrics": getattr(self, "train_metrics_", {}),
-                "metadata": json.dumps(metadata or {}, default=str),
-            },
-        )
+        return save_checkpoint(path, self._common_state(metadata) | self._model_state())
+
+    def _common_state(self, metadata: dict[str, Any] | None) -> dict[str, Any]:
+        """Everything but the model itself: features, scaler, labels, history, ranges."""
+        return {
+            "params": json.dumps(self._json_params()),
+            "feature_names": list(self.feature_names_),
+            "label_names": list(self.label_names_),
+            "regression_names": list(self._head_names()[0]),
+            "class_names": list(self._head_names()[1]),
+            "label_scale": self.label_scale_,
+            "scaler": None if self.scaler_ is None else json.dumps(self.scaler_.state_dict()),
+            "data_fingerprint": self.data_fingerprint_,
+            "history": self.history_,
+            "best_epoch": self.best_epoch_,
+            "best_score": self.best_score_,
+            "train_range": list(self.train_range_),
+            "valid_range": None if self.valid_range_ is None else list(self.valid_range_),
+            "train_metrics": getattr(self, "train_metrics_", {}),
+            "metadata": json.dumps(metadata or {}, default=str),
+        }
+
+    def _model_state(self) -> dict[str, Any]:
+        """The model's part of the checkpoint (its ``kind`` names the family)."""
+        return {
+            "kind": "forecaster",
+            "model_name": getattr(type(self.model_), "registry_name", self.model),
+            "model_config": json.dumps(self.model_.config),
+            "model_state": {k: v.cpu() for k, v in self.model_.state_dict().items()},
+        }
 
     @classmethod
     def load(cls, path: str | Path) -> Forecaster:
-        """Read a forecaster written by :meth:`save` (verified, never unpickles code)."""
+        """Read a forecaster written by :meth:`save` (verified, never unpickles code).
+
+        A checkpoint of a tabular baseline comes back as a
+        :class:`alphaseq.tabular.TabularForecaster`.
+        """
+        from alphaseq.tabular import TabularForecaster
+
         state = load_checkpoint(path)
-        if state.get("kind") != "forecaster":
+        kind = state.get("kind")
+        families = {"forecaster": Forecaster, "tabular_forecaster": TabularForecaster}
+        if kind not in families:
             raise CheckpointError(
-                f"'{path}' holds a {state.get('kind', 'unknown')!r} checkpoint, not a forecaster"
+                f"'{path}' holds a {kind or 'unknown'!r} checkpoint, not a forecaster"
             )
         try:
-            forecaster = cls(**json.loads(state["params"]))
-            config = json.loads(state["model_config"])
-            n_features = config.pop("n_features")
-            model = build_model(state["model_name"], n_features, **config)
-            model.load_state_dict(state["model_state"])
+            forecaster = families[kind](**json.loads(state["params"]))
+            n_features = forecaster._restore_model(state)
         except (KeyError, TypeError, ValueError, RuntimeError) as exc:
             raise CheckpointError(f"'{path}' does not fit this alphaseq version: {exc}") from None
-        forecaster.model_ = model.eval()
         forecaster.feature_names_ = list(state["feature_names"])
         if len(forecaster.feature_names_) != n_features:
             raise CheckpointError(
@@ -861,7 +961,17 @@ class Forecaster:
         forecaster.valid_range_ = (
             None if state["valid_range"] is None else tuple(state["valid_range"])
         )
-        forecaster.n_parameters_ = count_parameters(model)
         forecaster.train_metrics_ = dict(state.get("train_metrics", {}))
         forecaster.metadata_ = json.loads(state.get("metadata", "{}"))
         return forecaster
+
+    def _restore_model(self, state: dict[str, Any]) -> int:
+        """Rebuild ``model_`` (and ``n_parameters_``) from a checkpoint; return the
+        number of input features it takes."""
+        config = json.loads(state["model_config"])
+        n_features = config.pop("n_features")
+        model = build_model(state["model_name"], n_features, **config)
+        model.load_state_dict(state["model_state"])
+        self.model_ = model.eval()
+        self.n_parameters_ = count_parameters(model)
+        return n_features

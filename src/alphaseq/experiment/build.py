@@ -17,6 +17,7 @@ from alphaseq.data import Panel, load_panel
 from alphaseq.errors import ConfigError, DataError
 from alphaseq.features import FeatureSet, compute_features
 from alphaseq.forecaster import Forecaster, Signal, TaskLabels
+from alphaseq.tabular import TABULAR_MODELS, TabularForecaster
 from alphaseq.validation import FixedSplit, Fold, WalkForwardSplit
 
 __all__ = [
@@ -119,8 +120,10 @@ def make_splitter(config: ExperimentConfig) -> WalkForwardSplit | FixedSplit:
 
 
 def make_forecaster(config: ExperimentConfig) -> Forecaster:
-    """An unfitted :class:`Forecaster` with the config's features, labels, model and loop."""
-    return Forecaster(
+    """An unfitted :class:`Forecaster` with the config's features, labels, model and loop
+    (a :class:`~alphaseq.tabular.TabularForecaster` for ``lightgbm`` and ``ridge``)."""
+    family = TabularForecaster if config.model.name in TABULAR_MODELS else Forecaster
+    return family(
         model=config.model.name,
         model_params=dict(config.model.params),
         features=config.features.names,
