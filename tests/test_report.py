@@ -273,3 +273,18 @@ def test_report_series_match_the_run_and_hand_computations(lstm_run):
     turnover = rebalance_turnover(weights)["s"]
     assert list(turnover.index) == [pd.Timestamp("2020-02-28")]  # the build is left out
     assert turnover.iloc[0] == pytest.approx(0.2 + 0.5 + 0.3)
+
+
+def test_diagnostics_section_shows_the_figures_of_metrics_json(lstm_run):
+    result, _, page = lstm_run
+    metrics = json.loads((result.run_dir / "metrics.json").read_text())
+    block = metrics["diagnostics"]
+    text = section(page, "diagnostics")
+    assert f"{block['model']['rank_ic']['rank_ic']:.3f}" in text
+    low, high = block["model"]["rank_ic"]["rank_ic_ci"]
+    assert f"{low:.3f} to {high:.3f}" in text
+    for name, factor in block["factors"].items():
+        assert name in text and f"{factor['rank_ic']['rank_ic']:.3f}" in text
+    training = metrics["training"]
+    assert f"in {training['first_epoch_stops']} of {training['folds']} folds" in text
+    assert "diagnostics" in section_ids(page)

@@ -319,9 +319,50 @@ def _print_strategies(metrics: dict[str, Any]) -> None:
             f"{forecast['direction_accuracy']:.1%} over {forecast['n_dates']} dates",
             highlight=False,
         )
+    _print_diagnostics(metrics.get("diagnostics"), metrics.get("training") or {})
     bias = metrics.get("data", {}).get("survivorship_bias")
     if bias:
         console.print(f"[yellow]survivorship bias:[/] {bias}", highlight=False)
+
+
+def _interval(summary: dict[str, Any], key: str, spec: str) -> str:
+    low, high = summary.get(key) or (None, None)
+    return f"[{_fmt(low, spec)}, {_fmt(high, spec)}]"
+
+
+def _print_diagnostics(diagnostics: dict[str, Any] | None, training: dict[str, Any]) -> None:
+    """Rank IC with its interval, quintile spread, decay and the single factors."""
+    if not diagnostics:
+        return
+    model, h = diagnostics["model"], diagnostics["horizon"]
+    ic, q = model["rank_ic"], model["quantiles"]
+    decay = model.get("decay") or {}
+    console.print(
+        f"diagnostics ({h}-day raw forward return, 95 % Newey-West intervals): rank IC "
+        f"{_fmt(ic['rank_ic'], '{:.3f}')} {_interval(ic, 'rank_ic_ci', '{:.3f}')}; top-bottom "
+        f"quintile {_fmt(q['spread'], '{:+.2%}')} {_interval(q, 'spread_ci', '{:+.2%}')}; rank IC "
+        "by horizon "
+        + ", ".join(f"{k}d {_fmt(v['rank_ic'], '{:.3f}')}" for k, v in decay.items())
+        + f"; rank autocorrelation {_fmt(model['autocorrelation']['mean'], '{:.2f}')}",
+        highlight=False,
+    )
+    factors = diagnostics.get("factors") or {}
+    if factors:
+        console.print(
+            "single factors on the same samples: "
+            + ", ".join(
+                f"{name} {_fmt(f['rank_ic']['rank_ic'], '{:.3f}')} "
+                f"{_interval(f['rank_ic'], 'rank_ic_ci', '{:.3f}')}"
+                for name, f in factors.items()
+            ),
+            highlight=False,
+        )
+    if training.get("first_epoch_share") is not None:
+        console.print(
+            f"training: best epoch was the first in {training['first_epoch_stops']} of "
+            f"{training['folds']} folds",
+            highlight=False,
+        )
 
 
 def _print_significance(significance: dict[str, Any]) -> None:

@@ -40,14 +40,21 @@ Z_95 = 1.959964
 #: Default horizons of :func:`ic_decay`, in trading days.
 DECAY_HORIZONS: tuple[int, ...] = (1, 5, 10, 21)
 
+#: The single-factor signals every run's forecasts are compared with (see
+#: :func:`reference_factors`).
+REFERENCE_FACTORS: tuple[str, ...] = ("momentum_12_1", "reversal_1m", "low_volatility")
+
 __all__ = [
     "DECAY_HORIZONS",
+    "REFERENCE_FACTORS",
     "factor_diagnostics",
+    "forecast_study",
     "forward_returns_by_horizon",
     "ic_decay",
     "newey_west_mean",
     "quantile_returns",
     "rank_ic_summary",
+    "reference_factors",
     "signal_autocorrelation",
 ]
 
@@ -591,3 +598,91 @@ def factor_diagnostics(
         ),
         "autocorrelation": signal_autocorrelation(predictions, rebalance_dates),
     }
+
+
+# ---------------------------------------------------------------- single factors
+def reference_factors(panel: Panel) -> dict[str, np.ndarray]:
+    """Classic single-factor signals, (T, N) each, known at the close of each date.
+
+    * ``momentum_12_1``: ``log(close[t - 21] / close[t - 252])``, the past year's return
+      skipping the last month (Jegadeesh & Titman 1993);
+    * ``reversal_1m``: ``-log(close[t] / close[t - 21])``, last month's losers first
+      (Jegadeesh 1990);
+    * ``low_volatility``: minus the standard deviation of the last 63 daily log returns
+      (the low-volatility anomaly, Ang et al. 2006).
+
+    Each reads closes at or before ``t`` only (NaN where a close in reach is missing),
+    so it can be scored on the very samples a model forecast.
+    """
+    from alphaseq.features._rolling import rolling_std
+
+    inputs = FeatureInputs(panel)
+    log_close = inputs.log_close.astype(np.float64)
+
+    def back(days: int) -> np.ndarray:
+        out = np.full_like(log_close, np.nan)
+        out[days:] = log_close[:-days]
+        return out
+
+    return {
+        "momentum_12_1": back(21) - back(252),
+        "reversal_1m": back(21) - log_close,
+        "low_volatility": -rolling_std(inputs.log_return, 63, ddof=1).astype(np.float64),
+    }
+
+
+def forecast_study(
+    panel: Panel,
+    predictions: pd.DataFrame,
+    horizon: int,
+    *,
+    rebalance_dates: Any = None,
+    decay_horizons: Iterable[int] = DECAY_HORIZONS,
+) -> dict[str, Any]:
+    """Diagnostics of a run's forecasts and of the reference factors on the same samples.
+
+    The forecasts are scored against the raw forward return over ``horizon`` days (the
+    signal's horizon), whatever the model was trained on; every reference factor is
+    scored on exactly the (date, ticker) pairs that were forecast.
+
+    Parameters
+    ----------
+    panel : Panel
+        The prices the forecasts were made on.
+    predictions : pandas.DataFrame
+        Columns ``date``, ``ticker``, ``prediction``.
+    horizon : int
+        The signal's horizon in trading days.
+    rebalance_dates : array-like or None
+        Dates of the signal autocorrelation (the portfolio's rebalances).
+    decay_horizons : iterable of int
+        Horizons of the IC decay.
+
+    Returns
+    -------
+    dict
+        ``model``: :func:`factor_diagnostics` of the forecasts; ``factors``: per
+        reference factor, its ``rank_ic`` summary and ``quantiles`` on the same samples.
+    """
+    _check_columns(predictions, ("date", "ticker", "prediction"))
+    horizons = sorted({_check_int(horizon, "horizon", 1), *decay_horizons})
+    forward = forward_returns_by_horizon(panel, predictions, horizons)
+    frame = predictions[["date", "ticker", "prediction"]].reset_index(drop=True)
+    frame = frame.assign(label=forward[horizon]["forward_return"].to_numpy())
+    decay = {h: forward[h] for h in horizons if h in set(decay_horizons)}
+    study: dict[str, Any] = {
+        "horizon": int(horizon),
+        "model": factor_diagnostics(
+            frame, "label", horizon, forward_returns=decay, rebalance_dates=rebalance_dates
+        ),
+        "factors": {},
+    }
+    rows = pd.Index(panel.dates).get_indexer(frame["date"].to_numpy(dtype="datetime64[ns]"))
+    cols = pd.Index(panel.tickers).get_indexer(frame["ticker"].astype(str).to_numpy())
+    for name, values in reference_factors(panel).items():
+        signal = frame.assign(prediction=values[rows, cols])
+        study["factors"][name] = {
+            "rank_ic": rank_ic_summary(signal, "label", horizon),
+            "quantiles": quantile_returns(signal, "label", 5, horizon),
+        }
+    return study

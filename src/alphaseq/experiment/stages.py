@@ -24,7 +24,13 @@ from alphaseq.analysis.classification import (
     direction_accuracy,
     regression_block,
 )
-from alphaseq.backtest import forecast_metrics, performance_metrics, significance_report
+from alphaseq.analysis.factor import forecast_study
+from alphaseq.backtest import (
+    forecast_metrics,
+    month_end_rows,
+    performance_metrics,
+    significance_report,
+)
 from alphaseq.config import ExperimentConfig
 from alphaseq.data import Panel
 from alphaseq.errors import DataError
@@ -222,6 +228,8 @@ def summarize(
             name: s["construction"] for name, s in strategies.items() if "construction" in s
         },
         "forecast": _forecast_block(config, predictions),
+        "diagnostics": _diagnostics(config, panel, results, predictions),
+        "training": training_summary(results),
         "folds": [{k: v for k, v in r.record.items() if k != "history"} for r in results],
         "data": {
             "name": panel.name,
@@ -273,6 +281,36 @@ def draw_attention(config: ExperimentConfig, results: list[FoldResult], record: 
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def training_summary(results: list[FoldResult]) -> dict[str, Any]:
+    """How training went across folds: best epochs and the share stopped at the first.
+
+    A model whose validation figure is best after its first epoch (or first boosting
+    round, or first penalty) has not learned from training what validation rewards.
+    """
+    best = [r.record.get("best_epoch") for r in results]
+    known = [b for b in best if isinstance(b, int) and b >= 0]
+    return {
+        "folds": len(results),
+        "best_epochs": best,
+        "epochs": [r.record.get("epochs") for r in results],
+        "first_epoch_stops": sum(b == 0 for b in known),
+        "first_epoch_share": (sum(b == 0 for b in known) / len(known)) if known else None,
+    }
+
+
+def _diagnostics(
+    config: ExperimentConfig, panel: Panel, results: list[FoldResult], predictions: pd.DataFrame
+) -> dict[str, Any] | None:
+    """Factor diagnostics of the forecasts and the reference factors on the same samples
+    (cross-section only: one instrument has no cross-section to sort)."""
+    if config.mode == "timing" or len(predictions) == 0:
+        return None
+    first, last = results[0].fold.test.start, results[-1].fold.test.end
+    rebalances = panel.dates[month_end_rows(panel.dates, start_row=first, end_row=last)]
+    horizon = int(results[0].record.get("signal", {}).get("horizon") or max(config.labels.horizons))
+    return forecast_study(panel, predictions, horizon, rebalance_dates=rebalances)
 
 
 # ---------------------------------------------------------------------------- helpers

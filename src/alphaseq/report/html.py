@@ -52,6 +52,7 @@ SECTION_IDS = (
     "rolling-sharpe",
     "monthly-returns",
     "ic",
+    "diagnostics",
     "turnover",
     "weights",
     "training",
@@ -62,7 +63,9 @@ SECTION_IDS = (
 )
 """Every section id the page can have, in page order."""
 
-OPTIONAL_SECTIONS = frozenset({"significance", "attention", "classification", "horizons"})
+OPTIONAL_SECTIONS = frozenset(
+    {"significance", "diagnostics", "attention", "classification", "horizons"}
+)
 """Sections left out entirely when the run has no data for them."""
 
 TIMING_IC_WINDOW = 63
@@ -1013,6 +1016,95 @@ def _horizons(data: RunData) -> str | None:
     return _section("horizons", "Forecast quality by horizon", table, lead)
 
 
+def _interval_text(pair: Any, decimals: int = 3, percent: bool = False) -> str:
+    if not isinstance(pair, Sequence) or len(pair) != 2:
+        return _DASH
+    low, high = pair
+    if percent:
+        return f"{_pct(low, 2, signed=True)} to {_pct(high, 2, signed=True)}"
+    return f"{_fixed(low, decimals)} to {_fixed(high, decimals)}"
+
+
+def _diagnostics(data: RunData) -> str | None:
+    """The forecast as a factor (quintiles, decay, turnover) beside single factors."""
+    block = data.metrics.get("diagnostics")
+    if not isinstance(block, Mapping) or not isinstance(block.get("model"), Mapping):
+        return None
+    horizon = block.get("horizon")
+    model = block["model"]
+    signals = {"model forecast": model, **(block.get("factors") or {})}
+    rows = []
+    for name, entry in signals.items():
+        ic = entry.get("rank_ic") or {}
+        q = entry.get("quantiles") or {}
+        rows.append(
+            [
+                _Cell(_text(name)),
+                _num(_fixed(ic.get("rank_ic"), 3)),
+                _num(_interval_text(ic.get("rank_ic_ci"))),
+                _num(_fixed(ic.get("rank_ic_t"), 2)),
+                _num(_pct(q.get("spread"), 2, signed=True)),
+                _num(_interval_text(q.get("spread_ci"), percent=True)),
+            ]
+        )
+    headers = ["Signal", "Rank IC", "95 % interval", "t", "Top − bottom quintile", "95 % interval"]
+    body = _table(
+        headers,
+        rows,
+        numeric_headers=[False, *[True] * 5],
+        caption=f"Against the raw {horizon}-day forward return, on the same (date, ticker) samples",
+    )
+    means = (model.get("quantiles") or {}).get("mean_return") or []
+    if means:
+        body += _table(
+            [f"Q{k + 1}" for k in range(len(means))],
+            [[_num(_pct(m, 2, signed=True)) for m in means]],
+            numeric_headers=[True] * len(means),
+            caption="Mean forward return per forecast quintile (Q1 lowest forecasts)",
+            row_headers=False,
+        )
+    decay = model.get("decay") or {}
+    if decay:
+        body += _table(
+            ["Horizon", "Rank IC", "95 % interval", "Dates"],
+            [
+                [
+                    _Cell(f"{h} days"),
+                    _num(_fixed(v.get("rank_ic"), 3)),
+                    _num(_interval_text(v.get("ci"))),
+                    _num(_integer(v.get("n_dates"))),
+                ]
+                for h, v in decay.items()
+                if isinstance(v, Mapping)
+            ],
+            numeric_headers=[False, True, True, True],
+            caption="Rank IC of the same forecasts against forward returns over other horizons",
+        )
+    notes = []
+    auto = (model.get("autocorrelation") or {}).get("mean")
+    if _number(auto) is not None:
+        notes.append(
+            f"Rank autocorrelation of the forecast from one rebalance to the next: "
+            f"{_fixed(auto, 2)} (1 = the ranking never changes; low values mean high "
+            "turnover of the signal)."
+        )
+    training = data.metrics.get("training") or {}
+    if _number(training.get("first_epoch_share")) is not None:
+        notes.append(
+            f"The best validation score came after the first epoch in "
+            f"{_integer(training.get('first_epoch_stops'))} of "
+            f"{_integer(training.get('folds'))} folds."
+        )
+    body += "".join(_note(n) for n in notes)
+    lead = (
+        "The forecast scored as a factor, the way alphalens does, with 95 % intervals from "
+        "Newey–West standard errors (overlapping labels make neighbouring days' figures "
+        "correlated), and the classic single factors scored on the very same samples. An "
+        "interval that contains 0 is a signal that cannot be told from none."
+    )
+    return _section("diagnostics", "Factor diagnostics", body, lead)
+
+
 def _window_text(window: Any) -> str:
     if not isinstance(window, Mapping):
         return _DASH
@@ -1161,6 +1253,7 @@ _TITLES = {
     "rolling-sharpe": "Rolling Sharpe",
     "monthly-returns": "Monthly returns",
     "ic": "IC",
+    "diagnostics": "Diagnostics",
     "turnover": "Turnover",
     "weights": "Holdings",
     "training": "Training",
@@ -1201,6 +1294,7 @@ def render_report(data: RunData) -> str:
         "rolling-sharpe": lambda: _rolling_sharpe(wide, colors),
         "monthly-returns": lambda: _monthly(wide, main),
         "ic": lambda: _ic(data),
+        "diagnostics": lambda: _diagnostics(data),
         "turnover": lambda: _turnover(data, names, colors),
         "weights": lambda: _weights(data, main),
         "training": lambda: _training(data),
