@@ -69,3 +69,22 @@ def test_cli_compare_prints_the_table(study_dir):
     assert result.exit_code == 0, result.output
     assert "Forecast study on the same folds (2 configurations tried" in result.output
     assert "momentum_12_1" in result.output and "| ci-2 |" in result.output
+
+
+@pytest.mark.parametrize("panel", ["us600", "sp500"])
+def test_shipped_study_configs_parse_and_share_their_folds(panel):
+    from pathlib import Path
+
+    from alphaseq.cli import _config_values
+    from alphaseq.config import parse_config
+    from alphaseq.experiment.compare import _check_same_folds
+
+    folder = Path(__file__).resolve().parents[1] / "configs" / "study" / panel
+    configs = []
+    for path in sorted(folder.glob("*.yaml")):
+        values, source = _config_values(str(path))
+        configs.append(parse_config(values, source=source))
+    names = {c.model.name for c in configs}
+    assert {"lstm", "gru", "lightgbm", "ridge"} <= names and len(configs) >= 5
+    _check_same_folds(configs)  # compare accepts them together
+    assert len({c.name for c in configs}) == len(configs)

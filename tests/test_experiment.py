@@ -37,7 +37,8 @@ from alphaseq.experiment import (
 runner = CliRunner()
 
 #: Figures that measure time, not results: the only ones allowed to differ between runs.
-TIMING_KEYS = {"seconds", "samples_per_second", "created"}
+# How long things took and which command wrote them: not part of the results.
+TIMING_KEYS = {"seconds", "samples_per_second", "created", "training_seconds", "command"}
 COST_FREE = ("benchmark",)  # never trades
 
 
@@ -167,6 +168,12 @@ def test_backtest_without_overrides_reproduces_the_run(ci_run, tmp_path):
     assert_same_run(out, ci_run.run_dir)
     assert (out / "report.html").is_file()
     assert RunRecord.open(out).manifest()["rebacktest_of"] == str(ci_run.run_dir)
+    # The header says which command wrote the page and how long training took.
+    run = RunRecord.open(out).read_metrics()["run"]
+    assert run["command"] == "backtest" and ci_run.metrics["run"]["command"] == "run"
+    assert run["training_seconds"] == ci_run.metrics["run"]["training_seconds"] > 0
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert f"by alphaseq backtest in {run['seconds']:.1f} s; training took" in page
 
 
 def test_backtest_with_higher_costs_changes_only_cost_dependent_figures(ci_run, tmp_path):
@@ -176,7 +183,7 @@ def test_backtest_with_higher_costs_changes_only_cost_dependent_figures(ci_run, 
     assert not (result.run_dir / "report.html").exists()
     old, new = ci_run.metrics, result.metrics
     assert new["run"]["cost_bps"] == 50
-    for block in ("forecast", "attention", "task"):
+    for block in ("forecast", "attention", "task", "diagnostics", "training"):
         assert new[block] == old[block], block
     assert without_timing(new["folds"]) == without_timing(old["folds"])
     pd.testing.assert_frame_equal(result.predictions, ci_run.predictions, check_exact=True)

@@ -138,7 +138,10 @@ def run(
                 f"in '{record.folds_dir}'; continue with 'alphaseq run ... --out "
                 f"{record.run_dir} --resume'"
             ) from exc
-        return _trade_and_summarize(data.config, data.panel, results, record, started)
+        command = "run --resume" if resuming else "run"
+        return _trade_and_summarize(
+            data.config, data.panel, results, record, started, command=command
+        )
 
 
 def rebacktest(
@@ -215,7 +218,9 @@ def rebacktest(
         target.clear_results()
         target.write_config(config)
         target.write_manifest(name=config.name)
-        return _trade_and_summarize(config, prices, results, target, started, report=report)
+        return _trade_and_summarize(
+            config, prices, results, target, started, report=report, command="backtest"
+        )
 
 
 def _trade_and_summarize(
@@ -226,6 +231,7 @@ def _trade_and_summarize(
     started: float,
     *,
     report: bool = True,
+    command: str = "run",
 ) -> RunResult:
     """The stages after training, shared by :func:`run` and :func:`rebacktest`."""
     try:
@@ -240,6 +246,7 @@ def _trade_and_summarize(
             trades,
             baselines,
             seconds=time.perf_counter() - started,
+            command=command,
         )
         draw_attention(config, results, record)
         record.write_table("predictions", predictions)

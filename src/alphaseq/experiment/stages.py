@@ -200,6 +200,7 @@ def summarize(
     baselines: tuple[str, ...],
     *,
     seconds: float,
+    command: str = "run",
 ) -> dict[str, Any]:
     """The content of ``metrics.json``: strategies, significance, forecast quality per
     task, attention, construction records, folds, data provenance and the run."""
@@ -247,7 +248,11 @@ def summarize(
         "run": {
             "name": config.name,
             "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+            # ``seconds``: the command that wrote these results (a re-backtest takes
+            # seconds); ``training_seconds``: the folds' own time, however they were made.
+            "command": command,
             "seconds": round(seconds, 2),
+            "training_seconds": round(sum(r.record.get("seconds") or 0.0 for r in results), 2),
             "out_of_sample": {
                 "start": _day(panel.dates[folds[0].test.start]),
                 "end": _day(panel.dates[folds[-1].test.end]),

@@ -282,7 +282,10 @@ def _header(data: RunData, main: str | None, reference: str | None) -> str:
     created = run.get("created")
     created_text = _text(created).replace("T", " ").replace("+00:00", " UTC")
     if run.get("seconds") is not None:
-        created_text += f" (run took {_fixed(run['seconds'], 1)} s)"
+        command = _text(run.get("command") or "run")
+        created_text += f" by alphaseq {command} in {_fixed(run['seconds'], 1)} s"
+        if _number(run.get("training_seconds")):
+            created_text += f"; training took {_fixed(run['training_seconds'], 1)} s"
     data_range = f"{_text(source.get('first_date'))} – {_text(source.get('last_date'))}"
     window = config.get("data") or {}
     if window.get("start") or window.get("end"):
