@@ -41,8 +41,8 @@ def test_study_rows_are_the_runs_figures(study_dir):
         # Deflated for both trials: below the single-trial figure of the run itself.
         assert row["dsr"] < metrics["significance"]["model_topk"]["dsr"]
         assert row["first_epoch_share"] == metrics["training"]["first_epoch_share"]
-        scores = [f["best_score"] for f in metrics["folds"]]
-        assert row["valid_score"] == pytest.approx(sum(scores) / len(scores))
+        scores = [f["valid"]["val_rank_ic"] for f in metrics["folds"]]
+        assert row["valid_rank_ic"] == pytest.approx(sum(scores) / len(scores))
     first, second = study.rows[:2]
     assert first["rank_ic"] == second["rank_ic"] and first["sharpe"] != second["sharpe"]
     saved = json.loads((study_dir / "study.json").read_text())

@@ -33,7 +33,7 @@ __all__ = ["STUDY_COLUMNS", "Study", "compare"]
 
 #: Columns of the study table: key, header, format.
 STUDY_COLUMNS: tuple[tuple[str, str, str], ...] = (
-    ("valid_score", "valid score", "{:.3f}"),
+    ("valid_rank_ic", "valid rank IC", "{:.3f}"),
     ("ic", "IC", "{:.3f}"),
     ("rank_ic", "rank IC", "{:.3f}"),
     ("rank_ic_ci", "95 % interval", "{}"),
@@ -58,9 +58,9 @@ class Study:
     rows : list of dict
         One per configuration, then one per single factor and equal weight (``kind``:
         ``model``, ``factor`` or ``baseline``), keyed as :data:`STUDY_COLUMNS` plus
-        ``name`` and ``run_dir``. ``valid_score`` is the mean over folds of the
-        monitored validation figure at the kept epoch: choose between configurations by
-        it, never by the out-of-sample columns.
+        ``name`` and ``run_dir``. ``valid_rank_ic`` is the mean over folds of the
+        validation rank IC at the kept epoch: choose between configurations by it, never
+        by the out-of-sample columns.
     configurations_tried : int
         Trials the DSR is deflated for: the number of configurations.
     out_dir : Path
@@ -141,15 +141,17 @@ def _model_row(name: str, result: RunResult, n_trials: int) -> dict[str, Any]:
     topk_returns = returns.loc[returns["strategy"] == "model_topk", "return"]
     dsr = deflated_sharpe_ratio(topk_returns.to_numpy(), n_trials) if len(topk_returns) > 2 else {}
     seconds = [f.get("seconds") for f in result.folds]
-    # The monitored validation figure at each fold's best epoch: the only one a choice
-    # between configurations may be based on (the test windows are for reporting).
-    valid = [f.get("best_score") for f in result.folds]
+    # The validation rank IC at each fold's kept epoch: the only figure a choice between
+    # configurations may be based on (the test windows are for reporting). Rank IC, not
+    # the monitored figure: it is the same whatever per-date normalisation the targets
+    # had, so configurations trained on raw returns and on ranks compare fairly.
+    valid = [(f.get("valid") or {}).get("val_rank_ic") for f in result.folds]
     valid = [v for v in valid if isinstance(v, int | float) and math.isfinite(v)]
     return {
         "name": name,
         "kind": "model",
         "run_dir": str(result.run_dir),
-        "valid_score": sum(valid) / len(valid) if valid else None,
+        "valid_rank_ic": sum(valid) / len(valid) if valid else None,
         "ic": forecast.get("ic"),
         "rank_ic": rank_ic.get("rank_ic"),
         "rank_ic_ci": rank_ic.get("rank_ic_ci"),
