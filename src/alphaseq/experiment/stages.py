@@ -169,8 +169,18 @@ def strategies(
     """Every strategy of ``config`` traded over the stitched test windows."""
     first, last = results[0].fold.test.start, results[-1].fold.test.end
     horizon = results[0].fold.label_horizon
+    skill = {
+        r.fold.index: (r.record.get("valid") or {}).get("val_rank_ic", float("nan"))
+        for r in results
+    }
     return build_strategies(
-        config, panel, predictions, first_row=first, last_row=last, horizon=horizon
+        config,
+        panel,
+        predictions,
+        first_row=first,
+        last_row=last,
+        horizon=horizon,
+        fold_skill=skill,
     )
 
 

@@ -26,6 +26,7 @@ from alphaseq.portfolio import (
     make_policy,
     momentum_scores,
 )
+from alphaseq.portfolio.alpha import grinold_alpha, return_dispersion
 from alphaseq.portfolio.constructors import EqualWeightSpec, HRPSpec, TopKSpec
 from alphaseq.portfolio.timing import timing_positions
 
@@ -43,6 +44,7 @@ def build_strategies(
     first_row: int,
     last_row: int,
     horizon: int,
+    fold_skill: dict[int, float] | None = None,
 ) -> tuple[dict[str, dict[str, Any]], tuple[str, ...]]:
     """Backtest every strategy of ``config`` over rows ``first_row..last_row``.
 
@@ -58,6 +60,10 @@ def build_strategies(
         The out-of-sample record (first test row, last test row).
     horizon : int
         The labels' horizon (mean-variance scales its expected returns by it).
+    fold_skill : dict of int to float, optional
+        Each fold's validation rank IC. When the model learnt normalised targets
+        (``labels.cross_section`` or ``labels.excess``), constructors that read forecasts
+        as returns get :func:`alphaseq.portfolio.alpha.grinold_alpha` of them instead.
 
     Returns
     -------
@@ -69,12 +75,20 @@ def build_strategies(
     """
     if config.mode == "timing":
         return _timing_strategies(config, panel, predictions), ("buy_and_hold",)
-    strategies = _strategies(config, panel, first_row, last_row, predictions, horizon)
+    strategies = _strategies(
+        config, panel, first_row, last_row, predictions, horizon, fold_skill or {}
+    )
     return strategies, ("equal_weight", "benchmark")
 
 
 def _strategies(
-    config, panel: Panel, first: int, last: int, predictions: pd.DataFrame, horizon: int
+    config,
+    panel: Panel,
+    first: int,
+    last: int,
+    predictions: pd.DataFrame,
+    horizon: int,
+    fold_skill: dict[int, float],
 ) -> dict[str, dict]:
     """Weights and backtests of every cross-sectional strategy over the test record.
 
@@ -116,6 +130,16 @@ def _strategies(
     extra = [*p.constructors]
     if p.hrp_baseline:
         extra.append(HRPSpec(name="hrp", type="hrp"))
+    as_returns = None
+    if any(spec.reads_returns for spec in extra) and (
+        config.labels.cross_section is not None or config.labels.excess is not None
+    ):
+        # The forecasts are scores in the units of a normalised target: in return units
+        # by Grinold's rule, with each fold's validation skill (known before its test).
+        fold_at = at_rebalance.groupby("date")["fold"].first()
+        folds = fold_at.reindex(pd.DatetimeIndex(panel.dates[rows])).to_numpy()
+        skill = np.array([fold_skill.get(int(f), np.nan) if pd.notna(f) else np.nan for f in folds])
+        as_returns = grinold_alpha(scores, skill, return_dispersion(close, rows, horizon))
     for spec in extra:
         baseline = spec.name == "hrp" and isinstance(spec, HRPSpec) and p.hrp_baseline
         constraints = PortfolioConstraints(
@@ -125,8 +149,11 @@ def _strategies(
             fully_invested=p.fully_invested,
         )
         constructor = spec.build(constraints, **context)
-        traded = _traded(panel, close, rows, last, constructor, scores, p.cost_bps)
+        signal = as_returns if spec.reads_returns and as_returns is not None else scores
+        traded = _traded(panel, close, rows, last, constructor, signal, p.cost_bps)
         traded["construction"] |= {"type": spec.type}
+        if signal is as_returns:
+            traded["construction"]["forecasts"] = "grinold_alpha"
         out[spec.name] = traded
 
     bench_prices = _benchmark_prices(config, panel)

@@ -587,6 +587,9 @@ class ConstructorSpec(BaseModel):
 
     #: Whether the run's top-k applies to this constructor's positions.
     limits_positions: ClassVar[bool] = False
+    #: Whether the constructor reads forecasts as expected returns (their size, not only
+    #: their order): scores of a model trained on normalised targets are converted first.
+    reads_returns: ClassVar[bool] = False
 
     def build(
         self, constraints: PortfolioConstraints, *, top_k: int, cost_bps: float, horizon: int
@@ -628,6 +631,7 @@ class MeanVarianceSpec(ConstructorSpec):
     """``type: mean_variance``: Markowitz on the forecasts with a shrunk covariance."""
 
     type: Literal["mean_variance"]
+    reads_returns: ClassVar[bool] = True
     risk_aversion: float = Field(1.0, gt=0)
     covariance: Literal["ledoit_wolf", "oas", "empirical"] = "ledoit_wolf"
     lookback: int = Field(252, ge=20, description="Days of returns for the covariance.")
