@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import warnings
 from abc import ABC, abstractmethod
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
@@ -179,11 +180,17 @@ def _risk_universe(
 def _fit(estimator: HierarchicalRiskParity | MeanRisk, returns: np.ndarray) -> np.ndarray:
     """Fit a skfolio optimiser; any failure becomes :class:`OptimizationFailed`."""
     try:
-        weights = np.asarray(estimator.fit(returns).weights_, dtype=np.float64)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            weights = np.asarray(estimator.fit(returns).weights_, dtype=np.float64)
     except Exception as error:  # skfolio re-raises whatever failed inside fit
         raise OptimizationFailed(f"{type(error).__name__}: {error}") from error
     if weights.shape != (returns.shape[1],) or not np.isfinite(weights).all():
         raise OptimizationFailed(f"{type(estimator).__name__} returned non-finite weights")
+    for warning in caught:
+        # A solver's "may be inaccurate" at one rebalance goes to the run's log, not to
+        # the user's terminal hundreds of times; the constraints are checked afterwards.
+        logger.info("%s: %s", type(estimator).__name__, warning.message)
     return weights
 
 
