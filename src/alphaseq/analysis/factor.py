@@ -99,6 +99,19 @@ def _floats(frame: pd.DataFrame, column: str) -> np.ndarray:
     return pd.to_numeric(frame[column], errors="raise").to_numpy(dtype=np.float64)
 
 
+def _forecast_frame(predictions: pd.DataFrame) -> pd.DataFrame:
+    """``date, ticker, prediction`` checked (columns, one row per pair) and typed."""
+    _check_columns(predictions, ("date", "ticker", "prediction"))
+    _check_unique(predictions, "predictions")
+    return pd.DataFrame(
+        {
+            "date": pd.to_datetime(predictions["date"]),
+            "ticker": predictions["ticker"].astype(str),
+            "prediction": _floats(predictions, "prediction"),
+        }
+    )
+
+
 def _daily_rank_ic(dates: Any, prediction: np.ndarray, target: np.ndarray) -> pd.DataFrame:
     """:func:`per_date_ic` on the finite pairs; an empty frame when there is none."""
     keep = np.isfinite(prediction) & np.isfinite(target)
@@ -407,15 +420,7 @@ def ic_decay(
         When a column or a horizon is missing, a horizon is < 1 or a (date, ticker)
         pair repeats.
     """
-    _check_columns(predictions, ("date", "ticker", "prediction"))
-    _check_unique(predictions, "predictions")
-    base = pd.DataFrame(
-        {
-            "date": pd.to_datetime(predictions["date"]),
-            "ticker": predictions["ticker"].astype(str),
-            "prediction": _floats(predictions, "prediction"),
-        }
-    )
+    base = _forecast_frame(predictions)
     out: dict[str, dict[str, Any]] = {}
     for h in horizons:
         h = _check_int(h, "horizon", 1)
@@ -521,15 +526,7 @@ def signal_autocorrelation(predictions: pd.DataFrame, dates: Any = None) -> dict
     ValueError
         When a column is missing or a (date, ticker) pair repeats.
     """
-    _check_columns(predictions, ("date", "ticker", "prediction"))
-    _check_unique(predictions, "predictions")
-    frame = pd.DataFrame(
-        {
-            "date": pd.to_datetime(predictions["date"]),
-            "ticker": predictions["ticker"].astype(str),
-            "prediction": _floats(predictions, "prediction"),
-        }
-    )
+    frame = _forecast_frame(predictions)
     wide = frame.pivot(index="date", columns="ticker", values="prediction").sort_index()
     if dates is not None:
         wanted = pd.DatetimeIndex(pd.to_datetime(np.asarray(dates).ravel()))

@@ -32,7 +32,7 @@ PERFORMANCE_KEYS: tuple[str, ...] = (
 MIN_SAMPLES_PER_DATE = 3
 
 
-def _number(value: Any) -> float | None:
+def finite_or_none(value: Any) -> float | None:
     """A finite Python float, or None for NaN, infinities and None."""
     if value is None:
         return None
@@ -41,7 +41,7 @@ def _number(value: Any) -> float | None:
 
 
 def _ratio(numerator: float, denominator: float) -> float | None:
-    return _number(numerator / denominator) if denominator > 0 else None
+    return finite_or_none(numerator / denominator) if denominator > 0 else None
 
 
 def _as_returns(returns: pd.Series, what: str) -> pd.Series:
@@ -68,7 +68,7 @@ def _sharpe_like(values: np.ndarray, periods_per_year: int) -> float | None:
     # An exact ptp test: the std of identical floats can come out as 1e-19, not 0.
     if len(values) < 2 or np.ptp(values) == 0:
         return None
-    return _number(values.mean() / values.std(ddof=1) * math.sqrt(periods_per_year))
+    return finite_or_none(values.mean() / values.std(ddof=1) * math.sqrt(periods_per_year))
 
 
 def _annual_vol(values: np.ndarray, periods_per_year: int) -> float | None:
@@ -76,7 +76,7 @@ def _annual_vol(values: np.ndarray, periods_per_year: int) -> float | None:
         return None
     if np.ptp(values) == 0:
         return 0.0  # exactly, where std() could leave rounding noise
-    return _number(values.std(ddof=1) * math.sqrt(periods_per_year))
+    return finite_or_none(values.std(ddof=1) * math.sqrt(periods_per_year))
 
 
 def performance_metrics(
@@ -139,7 +139,7 @@ def performance_metrics(
 
     growth = float(np.prod(1.0 + r))
     if growth > 0:
-        ann_return = _number(growth ** (ppy / n) - 1.0)
+        ann_return = finite_or_none(growth ** (ppy / n) - 1.0)
     else:
         ann_return = -1.0 if growth == 0 else None
 
@@ -156,7 +156,7 @@ def performance_metrics(
         at_peak = np.flatnonzero(nav[: trough + 1] == peak[trough])
         start = series.index[at_peak[-1]] if len(at_peak) else series.index[0]
         drawdown_start, drawdown_end = _iso(start), _iso(series.index[trough])
-        calmar = None if ann_return is None else _number(ann_return / -max_drawdown)
+        calmar = None if ann_return is None else finite_or_none(ann_return / -max_drawdown)
     else:
         drawdown_start = drawdown_end = calmar = None
 
@@ -169,7 +169,7 @@ def performance_metrics(
         information_ratio = _sharpe_like(active, ppy)
 
     return {
-        "total_return": _number(growth - 1.0),
+        "total_return": finite_or_none(growth - 1.0),
         "ann_return": ann_return,
         "ann_vol": _annual_vol(r, ppy),
         "sharpe": _sharpe_like(r, ppy),
@@ -179,7 +179,7 @@ def performance_metrics(
         "max_drawdown_end": drawdown_end,
         "calmar": calmar,
         "hit_rate": float((moved > 0).mean()) if len(moved) else None,
-        "turnover": _number(turnover),
+        "turnover": finite_or_none(turnover),
         "information_ratio": information_ratio,
     }
 
@@ -269,7 +269,7 @@ def _mean_over_dates(values: np.ndarray) -> tuple[float | None, float | None]:
     mean = float(values.mean())
     if len(values) < 2 or np.ptp(values) == 0:
         return mean, None
-    return mean, _number(mean / values.std(ddof=1))
+    return mean, finite_or_none(mean / values.std(ddof=1))
 
 
 def forecast_metrics(prediction: Any, label: Any, dates: Any) -> dict[str, float | int | None]:
@@ -307,8 +307,8 @@ def forecast_metrics(prediction: Any, label: Any, dates: Any) -> dict[str, float
     p, y = frame["prediction"].to_numpy(), frame["label"].to_numpy()
     signed = (p != 0) & (y != 0)
     return {
-        "ic": _number(ic),
-        "rank_ic": _number(rank_ic),
+        "ic": finite_or_none(ic),
+        "rank_ic": finite_or_none(rank_ic),
         "icir": icir,
         "rank_icir": rank_icir,
         "mse": float(np.mean((p - y) ** 2)),

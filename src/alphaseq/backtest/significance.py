@@ -40,7 +40,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
-from alphaseq.backtest.metrics import _number
+from alphaseq.backtest.metrics import finite_or_none
 
 #: The Euler-Mascheroni constant, used by the expected maximum of ``n`` normal draws.
 EULER_MASCHERONI = 0.5772156649015329
@@ -180,11 +180,11 @@ def sharpe_difference_test(
     else:
         z = p_value = None
     out.update(
-        sharpe_diff=_number(diff),
-        sharpe_diff_ann=_number(diff * math.sqrt(periods_per_year)),
-        correlation=_number(rho),
-        z=_number(z),
-        p_value=_number(p_value),
+        sharpe_diff=finite_or_none(diff),
+        sharpe_diff_ann=finite_or_none(diff * math.sqrt(periods_per_year)),
+        correlation=finite_or_none(rho),
+        z=finite_or_none(z),
+        p_value=finite_or_none(p_value),
     )
     return out
 
@@ -360,8 +360,8 @@ def deflated_sharpe_ratio(
         "sharpe": None,
         "skewness": None,
         "kurtosis": None,
-        "expected_max_sharpe": None if variance is None else _number(sr0),
-        "sharpe_variance": _number(variance),
+        "expected_max_sharpe": None if variance is None else finite_or_none(sr0),
+        "sharpe_variance": finite_or_none(variance),
         "n_trials": int(n_trials),
         "n_obs": n_obs,
     }
@@ -370,11 +370,11 @@ def deflated_sharpe_ratio(
         return out
     sharpe, skewness, kurtosis = moments
     out.update(
-        dsr=_number(psr_from_statistics(sharpe, n_obs, skewness, kurtosis, sr0)),
-        psr=_number(psr_from_statistics(sharpe, n_obs, skewness, kurtosis, 0.0)),
-        sharpe=_number(sharpe),
-        skewness=_number(skewness),
-        kurtosis=_number(kurtosis),
+        dsr=finite_or_none(psr_from_statistics(sharpe, n_obs, skewness, kurtosis, sr0)),
+        psr=finite_or_none(psr_from_statistics(sharpe, n_obs, skewness, kurtosis, 0.0)),
+        sharpe=finite_or_none(sharpe),
+        skewness=finite_or_none(skewness),
+        kurtosis=finite_or_none(kurtosis),
     )
     return out
 
@@ -438,10 +438,10 @@ def significance_report(
             }
         report[name] = {
             "n_obs": deflated["n_obs"],
-            "sharpe_ann": None if sharpe is None else _number(sharpe * root),
+            "sharpe_ann": None if sharpe is None else finite_or_none(sharpe * root),
             "psr": deflated["psr"],
             "dsr": deflated["dsr"],
-            "expected_max_sharpe_ann": None if sr0 is None else _number(sr0 * root),
+            "expected_max_sharpe_ann": None if sr0 is None else finite_or_none(sr0 * root),
             "n_trials": deflated["n_trials"],
             "vs": versus,
         }

@@ -24,11 +24,11 @@ from alphaseq.errors import DataError
 def _load_sp500() -> Panel:
     from skfolio.datasets import load_sp500_dataset, load_sp500_index
 
-    from alphaseq.data.loaders import _panel_from_frame
+    from alphaseq.data.loaders import panel_from_frame
 
     prices = load_sp500_dataset()
     index = load_sp500_index()
-    panel = _panel_from_frame(prices, "built-in data set 'sp500'", ticker=None, name="sp500")
+    panel = panel_from_frame(prices, "built-in data set 'sp500'", ticker=None, name="sp500")
     bench = index.iloc[:, 0].reindex(pd.DatetimeIndex(panel.dates)).to_numpy(np.float64)
     return panel._replace(
         benchmark=bench,
@@ -47,10 +47,10 @@ def _load_sp500() -> Panel:
 def _load_sp500_index() -> Panel:
     from skfolio.datasets import load_sp500_index
 
-    from alphaseq.data.loaders import _panel_from_frame
+    from alphaseq.data.loaders import panel_from_frame
 
     index = load_sp500_index()
-    panel = _panel_from_frame(
+    panel = panel_from_frame(
         index, "built-in data set 'sp500_index'", ticker=None, name="sp500_index"
     )
     return panel._replace(

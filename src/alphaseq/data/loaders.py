@@ -95,7 +95,7 @@ def load_panel(
     if isinstance(source, pd.DataFrame):
         label = name or "DataFrame"
         frame = source
-        panel = _panel_from_frame(frame, label, ticker=ticker, name=name or "dataframe")
+        panel = panel_from_frame(frame, label, ticker=ticker, name=name or "dataframe")
     else:
         path = Path(source)
         if not path.exists():
@@ -110,7 +110,7 @@ def load_panel(
                 f"(built-in: {known})"
             )
         frame = read_table(path)
-        panel = _panel_from_frame(
+        panel = panel_from_frame(
             frame, f"'{path}'", ticker=ticker or _stem(path), name=name or path.name
         )
         panel = panel._replace(meta=panel.meta | {"source": str(path)})
@@ -150,7 +150,9 @@ def read_table(path: Path) -> pd.DataFrame:
 
 
 # --------------------------------------------------------------------------- layout
-def _panel_from_frame(frame: pd.DataFrame, label: str, *, ticker: str | None, name: str) -> Panel:
+def panel_from_frame(frame: pd.DataFrame, label: str, *, ticker: str | None, name: str) -> Panel:
+    """A checked :class:`Panel` from a long (or wide, with ``ticker``) price frame;
+    ``label`` names the input in error messages (what :func:`load_panel` uses)."""
     if frame.shape[0] == 0:
         raise DataError(f"{label} has no rows")
     frame = _index_to_columns(frame)

@@ -28,7 +28,7 @@ from alphaseq.models.base import (
     ModelOutput,
     _check_bool,
     _check_fraction,
-    _check_int,
+    check_int,
     register_model,
 )
 
@@ -115,17 +115,17 @@ class AttentionLSTM(ForecastModel):
     ) -> None:
         super().__init__()
         self.config = {
-            "n_features": _check_int("n_features", n_features, 1),
-            "hidden_size": _check_int("hidden_size", hidden_size, 1),
-            "num_layers": _check_int("num_layers", num_layers, 1),
+            "n_features": check_int("n_features", n_features, 1),
+            "hidden_size": check_int("hidden_size", hidden_size, 1),
+            "num_layers": check_int("num_layers", num_layers, 1),
             "dropout": _check_fraction("dropout", dropout),
             "bidirectional": _check_bool("bidirectional", bidirectional),
             "layer_norm": _check_bool("layer_norm", layer_norm),
             "input_norm": _check_bool("input_norm", input_norm),
-            "attention_heads": _check_int("attention_heads", attention_heads, 0),
-            "n_regression": _check_int("n_regression", n_regression, 0),
-            "n_classification": _check_int("n_classification", n_classification, 0),
-            "n_classes": _check_int("n_classes", n_classes, 2),
+            "attention_heads": check_int("attention_heads", attention_heads, 0),
+            "n_regression": check_int("n_regression", n_regression, 0),
+            "n_classification": check_int("n_classification", n_classification, 0),
+            "n_classes": check_int("n_classes", n_classes, 2),
         }
         self.n_features = int(n_features)
         self.hidden_size = int(hidden_size)
@@ -296,9 +296,9 @@ class AttentionLSTM(ForecastModel):
         int
             Estimated bytes.
         """
-        batch_size = _check_int("batch_size", batch_size, 1)
-        lookback = _check_int("lookback", lookback, 1)
-        dtype_bytes = _check_int("dtype_bytes", dtype_bytes, 1)
+        batch_size = check_int("batch_size", batch_size, 1)
+        lookback = check_int("lookback", lookback, 1)
+        dtype_bytes = check_int("dtype_bytes", dtype_bytes, 1)
         n_params, fixed = self._parameter_state_bytes(param_bytes)
         if param_bytes is None:
             param_bytes = next(self.parameters()).element_size()

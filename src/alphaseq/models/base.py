@@ -171,7 +171,8 @@ class ForecastModel(nn.Module):
         return n_params, 4 * n_params * param_bytes
 
 
-def _check_int(name: str, value: Any, minimum: int) -> int:
+def check_int(name: str, value: Any, minimum: int) -> int:
+    """``value`` as an int >= ``minimum``, or a :class:`ConfigError` naming ``name``."""
     # bool is an int subclass: refuse it, ``hidden_size=True`` is surely a mistake.
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise ConfigError(f"{name} must be an integer >= {minimum}, got {value!r}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from alphaseq.models.base import ForecastModel, ModelOutput, _check_int, register_model
+from alphaseq.models.base import ForecastModel, ModelOutput, check_int, register_model
 
 __all__ = ["LinearBaseline"]
 
@@ -53,10 +53,10 @@ class LinearBaseline(ForecastModel):
     ) -> None:
         super().__init__()
         self.config = {
-            "n_features": _check_int("n_features", n_features, 1),
-            "n_regression": _check_int("n_regression", n_regression, 0),
-            "n_classification": _check_int("n_classification", n_classification, 0),
-            "n_classes": _check_int("n_classes", n_classes, 2),
+            "n_features": check_int("n_features", n_features, 1),
+            "n_regression": check_int("n_regression", n_regression, 0),
+            "n_classification": check_int("n_classification", n_classification, 0),
+            "n_classes": check_int("n_classes", n_classes, 2),
         }
         self.n_features = int(n_features)
         self._init_heads(self.n_features, int(n_regression), int(n_classification), int(n_classes))
@@ -80,8 +80,8 @@ class LinearBaseline(ForecastModel):
         the (B, outputs) head activations. Same signature as
         :meth:`AttentionLSTM.estimate_training_memory`.
         """
-        batch_size = _check_int("batch_size", batch_size, 1)
-        lookback = _check_int("lookback", lookback, 1)
+        batch_size = check_int("batch_size", batch_size, 1)
+        lookback = check_int("lookback", lookback, 1)
         _, fixed = self._parameter_state_bytes(param_bytes)
         outputs = self.n_regression + self.n_classification * self.n_classes
         per_window = lookback * self.n_features + 2 * outputs
