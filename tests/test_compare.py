@@ -43,6 +43,13 @@ def test_study_rows_are_the_runs_figures(study_dir):
         assert row["first_epoch_share"] == metrics["training"]["first_epoch_share"]
         scores = [f["valid"]["val_rank_ic"] for f in metrics["folds"]]
         assert row["valid_rank_ic"] == pytest.approx(sum(scores) / len(scores))
+        # The folds' validation windows do not overlap: their errors add in quadrature.
+        errors = [f["valid"]["val_rank_ic_se"] for f in metrics["folds"]]
+        combined = sum(e * e for e in errors) ** 0.5 / len(errors)
+        assert row["valid_rank_ic_se"] == pytest.approx(combined) and combined > 0
+        selection = metrics["training"]["selection"]
+        share = selection["significant_gains"] / selection["folds_scored"]
+        assert row["significant_gain_share"] == share
     first, second = study.rows[:2]
     assert first["rank_ic"] == second["rank_ic"] and first["sharpe"] != second["sharpe"]
     saved = json.loads((study_dir / "study.json").read_text())
@@ -58,16 +65,28 @@ def test_study_refuses_rows_that_are_not_comparable(tmp_path):
         compare([ci_config(), ci_config("data.start=2016-01-01")], tmp_path)
     with pytest.raises(ConfigError, match="at least one"):
         compare([], tmp_path)
+    with pytest.raises(ConfigError, match="at least the 2 configurations"):
+        compare([ci_config(), ci_config()], tmp_path, configurations_tried=1)
+
+
+def test_extending_a_study_deflates_for_every_configuration_tried(study_dir):
+    two = compare([ci_config(), ci_config()], study_dir)
+    eleven = compare([ci_config(), ci_config()], study_dir, configurations_tried=11)
+    assert eleven.configurations_tried == 11
+    assert json.loads((study_dir / "study.json").read_text())["configurations_tried"] == 11
+    assert eleven.rows[0]["dsr"] < two.rows[0]["dsr"]
+    assert eleven.rows[0]["rank_ic"] == two.rows[0]["rank_ic"]  # only the deflation moves
 
 
 def test_cli_compare_prints_the_table(study_dir):
     result = CliRunner().invoke(
         app,
-        ["compare", "ci", "ci", "--out", str(study_dir), "--markdown"],
-        env={"COLUMNS": "220"},
+        ["compare", "ci", "ci", "--out", str(study_dir), "--markdown", "--tried", "3"],
+        env={"COLUMNS": "240"},
     )
     assert result.exit_code == 0, result.output
-    assert "Forecast study on the same folds (2 configurations tried" in result.output
+    assert "Forecast study on the same folds (3 configurations tried" in result.output
+    assert "± SE" in result.output and "gain t≥2" in result.output
     assert "momentum_12_1" in result.output and "| ci-2 |" in result.output
 
 

@@ -315,3 +315,19 @@ def test_run_name_with_math_text_is_drawn_plainly(ci_run, tmp_path):
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     assert "budget $10k_$20k" in (result.run_dir / "report.html").read_text()
     assert np.isfinite(result.metrics["strategies"]["model_topk"]["sharpe"])
+
+
+def test_training_summary_reads_the_noise_of_each_folds_kept_epoch(ci_run):
+    """The selection block is each fold's own history at its kept epoch: the monitored
+    figure's validation standard error and its paired gain over the first epoch."""
+    training = ci_run.metrics["training"]
+    selection = training["selection"]
+    assert selection["monitor"] == "ic" and selection["folds_scored"] == len(ci_run.folds)
+    for k, fold in enumerate(ci_run.folds):
+        stored = json.loads((ci_run.run_dir / "folds" / f"{k:02d}" / "fold.json").read_text())
+        history = stored["record"]["history"]
+        kept = fold["best_epoch"]
+        assert selection["validation_se"][k] == history[kept]["val_ic_se"] > 0
+        expected = 0.0 if kept == 0 else history[kept]["val_ic_gain_t"]
+        assert selection["gain_t"][k] == expected
+    assert selection["significant_gains"] == sum(g >= 2 for g in selection["gain_t"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from sklearn.base import clone
@@ -107,3 +108,74 @@ def test_forecaster_params_clone_and_set_params():
         copy.set_params(lookbak=5)
     assert set(model.get_params()) >= {"model", "trainer", "signal_horizon", "valid_fraction"}
     assert "model='gru'" in repr(model) and "scaler" not in repr(model)
+
+
+def _scoring_data(target: torch.Tensor, group: torch.Tensor):
+    class Data:  # the attributes a scorer reads of a WindowDataset
+        t, i = group, torch.arange(len(target))
+        labels = torch.zeros((int(group.max()) + 1, len(target), 1))
+
+    Data.labels[Data.t, Data.i, 0] = target
+    return Data
+
+
+def test_validation_standard_errors_match_a_pandas_newey_west_reference():
+    rng = np.random.default_rng(3)
+    n_dates, n_assets, lags = 120, 30, 4
+    group = torch.tensor(np.repeat(np.arange(n_dates), n_assets))
+    target = torch.tensor(rng.normal(size=n_dates * n_assets), dtype=torch.float32)
+    pred = target + 3.0 * torch.tensor(rng.normal(size=len(target)), dtype=torch.float32)
+    figures = validation_metrics(pred, target, group, lags=lags)
+
+    frame = pd.DataFrame({"d": group.numpy(), "p": pred.numpy(), "y": target.numpy()})
+    daily = frame.groupby("d").apply(lambda g: g["p"].corr(g["y"]), include_groups=False)
+    e = daily.to_numpy() - daily.mean()
+    n = len(e)
+    long_run = e @ e / n + 2 * sum(
+        (1 - k / (lags + 1)) * (e[k:] @ e[:-k]) / n for k in range(1, lags + 1)
+    )
+    assert figures["ic"] == pytest.approx(daily.mean(), abs=1e-6)
+    assert figures["ic_se"] == pytest.approx(np.sqrt(long_run / n), rel=1e-5)
+    # without lags: the plain standard error of the mean (ddof 0)
+    plain = validation_metrics(pred, target, group)
+    assert plain["ic_se"] == pytest.approx(daily.std(ddof=0) / np.sqrt(n), rel=1e-5)
+    assert plain["rank_ic_se"] > 0 and plain["ic_se"] < figures["ic_se"] * 2
+
+
+def test_signal_scorer_tells_a_learned_gain_from_validation_noise():
+    rng = np.random.default_rng(4)
+    n_dates, n_assets = 200, 40
+    group = torch.tensor(np.repeat(np.arange(n_dates), n_assets))
+    target = torch.tensor(rng.normal(size=n_dates * n_assets), dtype=torch.float32)
+    data = _scoring_data(target, group)
+
+    def noise() -> ModelOutput:
+        return ModelOutput(regression=torch.randn(len(target), 1), logits=None)
+
+    learned = ModelOutput(
+        regression=(target + 2.0 * torch.randn(len(target)))[:, None], logits=None
+    )
+    scorer = SignalScorer(overlap=5)
+    first = scorer(noise(), data)
+    assert "ic_gain_t" not in first and first["ic_se"] > 0
+    assert scorer(learned, data)["ic_gain_t"] > 5  # a real signal over noise: far beyond 2
+    assert abs(scorer(noise(), data)["rank_ic_gain_t"]) < 3  # noise over noise: no gain
+    # a scorer restored from the state of this one compares with the same first epoch
+    restored = SignalScorer(overlap=5)
+    restored.load_state_dict(scorer.state_dict())
+    again = restored(learned, data)
+    assert again["ic_gain_t"] == pytest.approx(scorer(learned, data)["ic_gain_t"], rel=1e-6)
+    with pytest.raises(ValueError, match="overlap"):
+        SignalScorer(overlap=0)
+
+
+def test_signal_scorer_gain_over_the_same_epoch_is_zero():
+    rng = np.random.default_rng(5)
+    group = torch.tensor(np.repeat(np.arange(50), 10))
+    target = torch.tensor(rng.normal(size=500), dtype=torch.float32)
+    output = ModelOutput(regression=torch.randn(500, 1), logits=None)
+    scorer = SignalScorer()
+    data = _scoring_data(target, group)
+    scorer(output, data)
+    same = scorer(output, data)
+    assert same["ic_gain_t"] == 0.0 and same["rank_ic_gain_t"] == 0.0

@@ -264,6 +264,17 @@ def test_resume_after_kill_equals_uninterrupted_run(tmp_path):
     for key, value in a.model_.state_dict().items():
         assert torch.equal(value, b.model_.state_dict()[key]), key
     assert [h["val_loss"] for h in a.history_] == [h["val_loss"] for h in b.history_]
+    # The scorer's memory (the first epoch's per-date figures) resumes too: every
+    # epoch's gain over the first is the same as without the interruption.
+    for key in ("val_ic_gain_t", "val_rank_ic_gain_t", "val_ic_se"):
+        full_values = [h.get(key) for h in a.history_]
+        resumed_values = [h.get(key) for h in b.history_]
+        assert np.allclose(
+            np.array(full_values[1:], dtype=float),
+            np.array(resumed_values[1:], dtype=float),
+            equal_nan=True,
+        ), key
+    assert "val_ic_gain_t" not in a.history_[0] and "val_ic_gain_t" in a.history_[1]
 
 
 def test_resume_refuses_other_settings(planted_panel, tmp_path):

@@ -358,11 +358,17 @@ def _print_diagnostics(diagnostics: dict[str, Any] | None, training: dict[str, A
             highlight=False,
         )
     if training.get("first_epoch_share") is not None:
-        console.print(
+        line = (
             f"training: best epoch was the first in {training['first_epoch_stops']} of "
-            f"{training['folds']} folds",
-            highlight=False,
+            f"{training['folds']} folds"
         )
+        selection = training.get("selection") or {}
+        if selection.get("folds_scored"):
+            line += (
+                f"; it beat the first by more than validation noise (paired t >= 2) in "
+                f"{selection['significant_gains']} of {selection['folds_scored']}"
+            )
+        console.print(line, highlight=False)
 
 
 def _print_significance(significance: dict[str, Any]) -> None:
@@ -411,6 +417,14 @@ def compare_command(
     markdown: Annotated[
         bool, typer.Option("--markdown", help="Also print the table as Markdown.")
     ] = False,
+    tried: Annotated[
+        int | None,
+        typer.Option(
+            "--tried",
+            help="Configurations tried in the whole study, when these extend an earlier "
+            "one (the DSR is deflated for them; default: the configs given).",
+        ),
+    ] = None,
 ) -> None:
     """A forecast study: run several configurations on the same folds and print one table
     (rank IC with its 95 % interval, quintile spread, top-k Sharpe vs equal weight, time,
@@ -432,7 +446,7 @@ def compare_command(
     def on_run(k: int, total: int, name: str) -> None:
         err_console.print(f"[bold]run {k + 1}/{total}[/] {name}", highlight=False)
 
-    study = compare(experiments, study_dir, on_run=on_run)
+    study = compare(experiments, study_dir, on_run=on_run, configurations_tried=tried)
     table = Table(
         title=f"Forecast study on the same folds ({study.configurations_tried} "
         "configurations tried; DSR deflated for all of them)",

@@ -675,7 +675,7 @@ class Forecaster:
             checkpoint_path=checkpoint,
             # Early stopping (and the tuning objective reading the history) score the
             # very head that the portfolio trades.
-            scorer=SignalScorer(signal.index, signal.index),
+            scorer=SignalScorer(signal.index, signal.index, overlap=signal.horizon),
             metadata={
                 "forecaster": self._json_params(),
                 "feature_names": inputs.names,

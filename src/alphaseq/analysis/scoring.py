@@ -7,8 +7,10 @@ sample) and work with segment sums, without Python loops over dates.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
+from alphaseq.analysis.factor import newey_west_mean
 from alphaseq.models.base import ModelOutput
 from alphaseq.windows import WindowDataset
 
@@ -30,8 +32,17 @@ def per_date_correlation(
     Returns one value per date that has at least two samples and non-zero variance
     on both sides; other dates are left out.
     """
+    return dated_correlation(pred, target, group)[1]
+
+
+def dated_correlation(
+    pred: torch.Tensor, target: torch.Tensor, group: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`per_date_correlation` with the dates it kept: ``(dates, correlations)``,
+    dates ascending."""
     pred, target = pred.double(), target.double()
-    index, n = _segments(group)
+    dates, index = torch.unique(group, return_inverse=True)
+    n = len(dates)
     count = _segment_sum(torch.ones_like(pred), index, n)
     mean_p = _segment_sum(pred, index, n) / count
     mean_t = _segment_sum(target, index, n) / count
@@ -41,7 +52,7 @@ def per_date_correlation(
     var_p = _segment_sum(dp * dp, index, n)
     var_t = _segment_sum(dt * dt, index, n)
     ok = (count >= 2) & (var_p > 0) & (var_t > 0)
-    return (cov[ok] / torch.sqrt(var_p[ok] * var_t[ok])).float()
+    return dates[ok], (cov[ok] / torch.sqrt(var_p[ok] * var_t[ok])).float()
 
 
 def per_date_rank(values: torch.Tensor, group: torch.Tensor) -> torch.Tensor:
@@ -72,29 +83,65 @@ def top_quantile_returns(
     return (total / chosen).float()
 
 
-def validation_metrics(
+def validation_series(
     pred: torch.Tensor, target: torch.Tensor, group: torch.Tensor
-) -> dict[str, float]:
-    """IC, rank IC (means over dates) and the Sharpe ratio of a top-quintile portfolio.
+) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """Per-date IC and rank IC: ``{"ic": (dates, values), "rank_ic": (dates, values)}``.
 
-    ``sharpe`` is mean / std over dates of the equal-weighted top-20 % forward return,
-    not annualised (the label horizon sets its scale); 0 when undefined.
+    Non-finite samples are dropped first; dates without two distinct values on both
+    sides are left out (see :func:`dated_correlation`).
+    """
+    finite = torch.isfinite(pred) & torch.isfinite(target)
+    pred, target, group = pred[finite], target[finite], group[finite]
+    ranks = (per_date_rank(pred.double(), group), per_date_rank(target.double(), group))
+    return {
+        "ic": dated_correlation(pred, target, group),
+        "rank_ic": dated_correlation(*ranks, group),
+    }
+
+
+def _mean_and_error(values: torch.Tensor, lags: int) -> tuple[float, float]:
+    summary = newey_west_mean(values.double().cpu().numpy(), lags)
+    mean, error = summary["mean"], summary["std_error"]
+    return (
+        float("nan") if mean is None else float(mean),
+        float("nan") if error is None else float(error),
+    )
+
+
+def _gain_t(gain: np.ndarray, lags: int) -> float:
+    """Newey–West t-statistic of a per-date gain; 0 for no gain at all (the same
+    figures), NaN when undefined."""
+    if len(gain) and not np.any(gain):
+        return 0.0
+    t_stat = newey_west_mean(gain, lags)["t_stat"]
+    return float("nan") if t_stat is None else float(t_stat)
+
+
+def validation_metrics(
+    pred: torch.Tensor, target: torch.Tensor, group: torch.Tensor, *, lags: int = 0
+) -> dict[str, float]:
+    """IC, rank IC (means over dates) with their standard errors, and the Sharpe ratio
+    of a top-quintile portfolio.
+
+    ``ic_se`` and ``rank_ic_se`` are Newey–West standard errors of the means with
+    ``lags`` autocovariances: a label ``h`` days ahead makes neighbouring dates'
+    figures share ``h - 1`` days, so pass ``lags = h - 1``. They say how precisely a
+    validation window knows the figure. ``sharpe`` is mean / std over dates of the
+    equal-weighted top-20 % forward return, not annualised (the label horizon sets its
+    scale); 0 when undefined.
     """
     finite = torch.isfinite(pred) & torch.isfinite(target)
     pred, target, group = pred[finite], target[finite], group[finite]
     if len(pred) == 0:
-        return {"ic": float("nan"), "rank_ic": float("nan"), "sharpe": float("nan")}
-    ic = per_date_correlation(pred, target, group)
-    rank_ic = per_date_correlation(
-        per_date_rank(pred.double(), group), per_date_rank(target.double(), group), group
-    )
+        nan = float("nan")
+        return {"ic": nan, "ic_se": nan, "rank_ic": nan, "rank_ic_se": nan, "sharpe": nan}
+    figures: dict[str, float] = {}
+    for name, (_, values) in validation_series(pred, target, group).items():
+        figures[name], figures[f"{name}_se"] = _mean_and_error(values, lags)
     top = top_quantile_returns(pred, target, group)
     sharpe = (top.mean() / top.std()).item() if len(top) > 1 and top.std() > 0 else 0.0
-    return {
-        "ic": ic.mean().item() if len(ic) else float("nan"),
-        "rank_ic": rank_ic.mean().item() if len(rank_ic) else float("nan"),
-        "sharpe": sharpe,
-    }
+    return figures | {"sharpe": sharpe}
 
 
 def signal_score(output: ModelOutput, column: int = 0) -> torch.Tensor:
@@ -117,10 +164,20 @@ def prediction_score(output: ModelOutput) -> torch.Tensor:
 
 
 class SignalScorer:
-    """Validation scorer of one head: IC, rank IC and top-quintile Sharpe against its truth.
+    """Validation scorer of one head: IC, rank IC and top-quintile Sharpe against its truth,
+    and whether each epoch's IC and rank IC beat the first epoch's beyond noise.
 
     The caller resolves which head is the signal (:func:`alphaseq.forecaster.resolve_signal`)
     so that early stopping, the tuning objective and the portfolio all use the same one.
+
+    Besides :func:`validation_metrics` (with ``lags = overlap - 1``), every call after the
+    first also returns ``ic_gain_t`` and ``rank_ic_gain_t``: the Newey–West t-statistic
+    of the per-date difference between this call's figure and the first call's, on the
+    dates both scored. It is a paired test, so the noise the two epochs share (the same
+    validation dates) cancels. A best epoch whose gain has ``t < 2`` was chosen by
+    validation noise as much as by learning. The first call's series is the scorer's
+    state (:meth:`state_dict`), kept in training checkpoints so a resumed run compares
+    with the same epoch.
 
     Parameters
     ----------
@@ -128,15 +185,59 @@ class SignalScorer:
         Output head scored (see :func:`signal_score`).
     target_column : int, default 0
         Label column it is scored against.
+    overlap : int, default 1
+        Days each label spans (its horizon): neighbouring dates' figures are correlated
+        over ``overlap - 1`` lags.
     """
 
-    def __init__(self, prediction_column: int = 0, target_column: int = 0) -> None:
+    def __init__(self, prediction_column: int = 0, target_column: int = 0, overlap: int = 1):
+        if isinstance(overlap, bool) or not isinstance(overlap, int) or overlap < 1:
+            raise ValueError(f"overlap must be an integer >= 1, got {overlap!r}")
         self.prediction_column = prediction_column
         self.target_column = target_column
+        self.overlap = overlap
+        self._first: dict[str, tuple[torch.Tensor, torch.Tensor]] | None = None
 
     def __repr__(self) -> str:
-        return f"SignalScorer({self.prediction_column}, {self.target_column})"
+        return f"SignalScorer({self.prediction_column}, {self.target_column}, {self.overlap})"
 
     def __call__(self, output: ModelOutput, data: WindowDataset) -> dict[str, float]:
         target = data.labels[data.t, data.i][:, self.target_column].float()
-        return validation_metrics(signal_score(output, self.prediction_column), target, data.t)
+        pred = signal_score(output, self.prediction_column)
+        lags = self.overlap - 1
+        figures = validation_metrics(pred, target, data.t, lags=lags)
+        series = {
+            name: (dates.cpu(), values.cpu())
+            for name, (dates, values) in validation_series(pred, target, data.t).items()
+        }
+        if self._first is None:
+            self._first = series
+            return figures
+        for name, (dates, values) in series.items():
+            first_dates, first_values = self._first[name]
+            _, mine, theirs = np.intersect1d(
+                dates.numpy(), first_dates.numpy(), assume_unique=True, return_indices=True
+            )
+            gain = values.double().numpy()[mine] - first_values.double().numpy()[theirs]
+            figures[f"{name}_gain_t"] = _gain_t(gain, lags)
+        return figures
+
+    def state_dict(self) -> dict[str, dict[str, list]] | None:
+        """The first call's per-date series (plain lists), or None before any call."""
+        if self._first is None:
+            return None
+        return {
+            name: {"dates": dates.tolist(), "values": values.tolist()}
+            for name, (dates, values) in self._first.items()
+        }
+
+    def load_state_dict(self, state: dict[str, dict[str, list]] | None) -> None:
+        """Restore what :meth:`state_dict` returned."""
+        self._first = (
+            None
+            if state is None
+            else {
+                name: (torch.tensor(part["dates"]), torch.tensor(part["values"]))
+                for name, part in state.items()
+            }
+        )

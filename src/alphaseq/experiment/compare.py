@@ -34,6 +34,7 @@ __all__ = ["STUDY_COLUMNS", "Study", "compare"]
 #: Columns of the study table: key, header, format.
 STUDY_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("valid_rank_ic", "valid rank IC", "{:.3f}"),
+    ("valid_rank_ic_se", "± SE", "{:.3f}"),
     ("ic", "IC", "{:.3f}"),
     ("rank_ic", "rank IC", "{:.3f}"),
     ("rank_ic_ci", "95 % interval", "{}"),
@@ -46,6 +47,7 @@ STUDY_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("dsr", "DSR", "{:.2f}"),
     ("fit_seconds", "fit s", "{:.1f}"),
     ("first_epoch_share", "first-epoch stops", "{:.0%}"),
+    ("significant_gain_share", "gain t≥2", "{:.0%}"),
 )
 
 
@@ -60,9 +62,13 @@ class Study:
         ``model``, ``factor`` or ``baseline``), keyed as :data:`STUDY_COLUMNS` plus
         ``name`` and ``run_dir``. ``valid_rank_ic`` is the mean over folds of the
         validation rank IC at the kept epoch: choose between configurations by it, never
-        by the out-of-sample columns.
+        by the out-of-sample columns, and mind its standard error ``valid_rank_ic_se``
+        (the folds' Newey–West errors combined: the validation windows do not overlap).
+        ``significant_gain_share``: the share of folds whose kept epoch beat the first
+        with a paired t-statistic of at least 2 on the validation window.
     configurations_tried : int
-        Trials the DSR is deflated for: the number of configurations.
+        Trials the DSR is deflated for: the number of configurations, or more when the
+        study extends an earlier one.
     out_dir : Path
         The study directory (``study.json``, ``study.md`` and one run per config).
     """
@@ -145,13 +151,18 @@ def _model_row(name: str, result: RunResult, n_trials: int) -> dict[str, Any]:
     # configurations may be based on (the test windows are for reporting). Rank IC, not
     # the monitored figure: it is the same whatever per-date normalisation the targets
     # had, so configurations trained on raw returns and on ranks compare fairly.
-    valid = [(f.get("valid") or {}).get("val_rank_ic") for f in result.folds]
-    valid = [v for v in valid if isinstance(v, int | float) and math.isfinite(v)]
+    valid = _finite([(f.get("valid") or {}).get("val_rank_ic") for f in result.folds])
+    errors = _finite([(f.get("valid") or {}).get("val_rank_ic_se") for f in result.folds])
+    selection = (metrics.get("training") or {}).get("selection") or {}
+    scored = selection.get("folds_scored")
     return {
         "name": name,
         "kind": "model",
         "run_dir": str(result.run_dir),
         "valid_rank_ic": sum(valid) / len(valid) if valid else None,
+        "valid_rank_ic_se": (
+            math.sqrt(sum(e * e for e in errors)) / len(errors) if errors else None
+        ),
         "ic": forecast.get("ic"),
         "rank_ic": rank_ic.get("rank_ic"),
         "rank_ic_ci": rank_ic.get("rank_ic_ci"),
@@ -164,7 +175,12 @@ def _model_row(name: str, result: RunResult, n_trials: int) -> dict[str, Any]:
         "dsr": dsr.get("dsr"),
         "fit_seconds": sum(s for s in seconds if isinstance(s, int | float)) or None,
         "first_epoch_share": (metrics.get("training") or {}).get("first_epoch_share"),
+        "significant_gain_share": selection["significant_gains"] / scored if scored else None,
     }
+
+
+def _finite(values: list[Any]) -> list[float]:
+    return [float(v) for v in values if isinstance(v, int | float) and math.isfinite(v)]
 
 
 def _factor_rows(result: RunResult) -> list[dict[str, Any]]:
@@ -203,6 +219,7 @@ def compare(
     out_dir: str | Path,
     *,
     on_run: Callable[[int, int, str], None] | None = None,
+    configurations_tried: int | None = None,
 ) -> Study:
     """Run every configuration on the same folds and tabulate their forecasts.
 
@@ -216,6 +233,10 @@ def compare(
         where it stopped. ``study.json`` and ``study.md`` are written last.
     on_run : callable, optional
         ``on_run(k, total, name)`` before each configuration's run (progress display).
+    configurations_tried : int, optional
+        Trials to deflate the DSR for; default the number of ``configs``. Give the
+        study's whole count when these configurations extend one run before (it may not
+        be fewer than ``configs``).
 
     Returns
     -------
@@ -224,11 +245,18 @@ def compare(
     Raises
     ------
     ConfigError
-        On fewer than one config, different data or splits, or a timing config.
+        On fewer than one config, different data or splits, a timing config, or
+        ``configurations_tried`` below the number of configs.
     """
     configs = list(configs)
     if not configs:
         raise ConfigError("compare needs at least one config")
+    tried = len(configs) if configurations_tried is None else configurations_tried
+    if isinstance(tried, bool) or not isinstance(tried, int) or tried < len(configs):
+        raise ConfigError(
+            f"configurations_tried must be an integer of at least the {len(configs)} "
+            f"configurations given, got {configurations_tried!r}"
+        )
     _check_same_folds(configs)
     folder = Path(out_dir)
     folder.mkdir(parents=True, exist_ok=True)
@@ -239,12 +267,12 @@ def compare(
             on_run(k, len(configs), name)
         result = run(config, folder / name, resume=True)
         first = first or result
-        rows.append(_model_row(name, result, len(configs)))
+        rows.append(_model_row(name, result, tried))
     rows.extend(_factor_rows(first))
-    study = Study(rows=rows, configurations_tried=len(configs), out_dir=folder)
+    study = Study(rows=rows, configurations_tried=tried, out_dir=folder)
     atomic_write_text(
         folder / "study.json",
-        json.dumps({"configurations_tried": len(configs), "rows": rows}, indent=2, allow_nan=False),
+        json.dumps({"configurations_tried": tried, "rows": rows}, indent=2, allow_nan=False),
     )
     atomic_write_text(folder / "study.md", study.to_markdown())
     return study

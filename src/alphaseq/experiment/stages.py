@@ -31,6 +31,7 @@ from alphaseq.backtest import (
     performance_metrics,
     significance_report,
 )
+from alphaseq.backtest.metrics import finite_or_none
 from alphaseq.config import ExperimentConfig
 from alphaseq.data import Panel
 from alphaseq.errors import DataError
@@ -299,19 +300,53 @@ def draw_attention(config: ExperimentConfig, results: list[FoldResult], record: 
 
 
 def training_summary(results: list[FoldResult]) -> dict[str, Any]:
-    """How training went across folds: best epochs and the share stopped at the first.
+    """How training went across folds: best epochs, the share stopped at the first, and
+    whether the kept epoch beat the first by more than validation noise.
 
     A model whose validation figure is best after its first epoch (or first boosting
     round, or first penalty) has not learned from training what validation rewards.
+    ``selection`` reads the monitored figure (IC or rank IC) at each fold's kept epoch:
+    its Newey–West standard error on the validation window (``validation_se``) and the
+    paired t-statistic of its gain over the first epoch (``gain_t``; 0 when the first
+    epoch was kept). ``significant_gains`` counts folds with ``gain_t >= 2``: in the
+    others, per-epoch selection picked among epochs validation cannot tell apart.
     """
     best = [r.record.get("best_epoch") for r in results]
     known = [b for b in best if isinstance(b, int) and b >= 0]
-    return {
+    summary: dict[str, Any] = {
         "folds": len(results),
         "best_epochs": best,
         "epochs": [r.record.get("epochs") for r in results],
         "first_epoch_stops": sum(b == 0 for b in known),
         "first_epoch_share": (sum(b == 0 for b in known) / len(known)) if known else None,
+    }
+    selection = _selection_noise(results)
+    if selection is not None:
+        summary["selection"] = selection
+    return summary
+
+
+def _selection_noise(results: list[FoldResult]) -> dict[str, Any] | None:
+    monitors = {r.record.get("monitor") for r in results}
+    monitor = monitors.pop() if len(monitors) == 1 else None
+    if monitor not in ("ic", "rank_ic"):
+        return None
+    errors: list[float | None] = []
+    gains: list[float | None] = []
+    for r in results:
+        history, kept = r.record.get("history") or [], r.record.get("best_epoch")
+        entry = history[kept] if isinstance(kept, int) and 0 <= kept < len(history) else {}
+        errors.append(finite_or_none(entry.get(f"val_{monitor}_se")))
+        gains.append(0.0 if kept == 0 else finite_or_none(entry.get(f"val_{monitor}_gain_t")))
+    if all(e is None for e in errors):
+        return None  # a model family without per-epoch figures (trees, ridge)
+    known = [g for g in gains if g is not None]
+    return {
+        "monitor": monitor,
+        "validation_se": errors,
+        "gain_t": gains,
+        "significant_gains": sum(g >= 2 for g in known),
+        "folds_scored": len(known),
     }
 
 

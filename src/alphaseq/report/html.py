@@ -1093,11 +1093,21 @@ def _diagnostics(data: RunData) -> str | None:
         )
     training = data.metrics.get("training") or {}
     if _number(training.get("first_epoch_share")) is not None:
-        notes.append(
-            f"The best validation score came after the first epoch in "
+        text = (
+            f"Early stopping kept the first epoch in "
             f"{_integer(training.get('first_epoch_stops'))} of "
             f"{_integer(training.get('folds'))} folds."
         )
+        selection = training.get("selection") or {}
+        if _number(selection.get("folds_scored")):
+            text += (
+                f" The kept epoch beat the first by more than validation noise (paired "
+                f"Newey–West t ≥ 2 on the validation window's daily "
+                f"{'rank IC' if selection.get('monitor') == 'rank_ic' else 'IC'}) in "
+                f"{_integer(selection.get('significant_gains'))} of "
+                f"{_integer(selection.get('folds_scored'))} folds."
+            )
+        notes.append(text)
     body += "".join(_note(n) for n in notes)
     lead = (
         "The forecast scored as a factor, the way alphalens does, with 95 % intervals from "

@@ -244,6 +244,8 @@ class Trainer:
             result.best_score = state["best_score"]
             best_state = state["best_state"]
             stale = state["stale_epochs"]
+            if hasattr(self.scorer, "load_state_dict"):
+                self.scorer.load_state_dict(state.get("scorer_state"))
             start_epoch = state["epoch"] + 1
             torch.set_rng_state(state["rng_cpu"])
             if self.device.type == "cuda" and state.get("rng_cuda") is not None:
@@ -431,6 +433,10 @@ class Trainer:
                 "best_score": result.best_score,
                 "best_state": best_state,
                 "stale_epochs": stale,
+                # A scorer with memory (the first epoch it scored) resumes with it.
+                "scorer_state": (
+                    self.scorer.state_dict() if hasattr(self.scorer, "state_dict") else None
+                ),
                 "rng_cpu": torch.get_rng_state(),
                 "rng_cuda": (
                     torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None
