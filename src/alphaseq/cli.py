@@ -358,10 +358,12 @@ def _print_diagnostics(diagnostics: dict[str, Any] | None, training: dict[str, A
             highlight=False,
         )
     if training.get("first_epoch_share") is not None:
-        line = (
-            f"training: best epoch was the first in {training['first_epoch_stops']} of "
-            f"{training['folds']} folds"
+        of = (
+            f"{training['fits']} member fits"
+            if "fits" in training
+            else f"{training['folds']} folds"
         )
+        line = f"training: best epoch was the first in {training['first_epoch_stops']} of {of}"
         selection = training.get("selection") or {}
         if selection.get("folds_scored"):
             line += (

@@ -129,30 +129,73 @@ class WindowConfig(_Section):
     stride: int = Field(1, ge=1)
 
 
-class ModelConfig(_Section):
-    """Which registered model and its hyper-parameters."""
+def _check_model(name: str, params: dict[str, Any]) -> None:
+    """A registered model name and parameters its constructor takes."""
+    from alphaseq.models import MODELS
+    from alphaseq.tabular import TABULAR_MODELS
 
-    name: str = "lstm"
+    if name in TABULAR_MODELS:
+        accepted = set(TABULAR_MODELS[name])
+    elif name in MODELS:
+        accepted = set(inspect.signature(MODELS[name].__init__).parameters) - {"self"}
+        accepted -= _PIPELINE_MODEL_ARGS
+    else:
+        allowed = sorted([*MODELS, *TABULAR_MODELS])
+        raise ValueError(f"unknown model {name!r}; allowed: {allowed}")
+    unknown = sorted(set(params) - accepted)
+    if unknown:
+        raise ValueError(
+            f"model {name!r} has no parameter(s) {unknown}; allowed: {sorted(accepted)}"
+        )
+
+
+class EnsembleMemberConfig(_Section):
+    """A model family of an ensemble, beside ``model.name``."""
+
+    name: str
     params: dict[str, Any] = Field(default_factory=dict)
 
     @model_validator(mode="after")
-    def _known(self) -> ModelConfig:
-        from alphaseq.models import MODELS
-        from alphaseq.tabular import TABULAR_MODELS
+    def _known(self) -> EnsembleMemberConfig:
+        _check_model(self.name, self.params)
+        return self
 
-        if self.name in TABULAR_MODELS:
-            accepted = set(TABULAR_MODELS[self.name])
-        elif self.name in MODELS:
-            accepted = set(inspect.signature(MODELS[self.name].__init__).parameters) - {"self"}
-            accepted -= _PIPELINE_MODEL_ARGS
-        else:
-            allowed = sorted([*MODELS, *TABULAR_MODELS])
-            raise ValueError(f"unknown model {self.name!r}; allowed: {allowed}")
-        unknown = sorted(set(self.params) - accepted)
-        if unknown:
-            raise ValueError(
-                f"model {self.name!r} has no parameter(s) {unknown}; allowed: {sorted(accepted)}"
-            )
+
+class EnsembleConfig(_Section):
+    """Several models trained on each fold, rank-averaged per date into one forecast."""
+
+    seeds: list[int] | None = Field(
+        None,
+        min_length=1,
+        description="Train every member with each of these seeds; default [training.seed].",
+    )
+    members: list[EnsembleMemberConfig] = Field(
+        default_factory=list,
+        description="Model families beside model.name, each {name, params}.",
+    )
+
+
+class ModelConfig(_Section):
+    """Which registered model and its hyper-parameters (and, optionally, an ensemble)."""
+
+    name: str = "lstm"
+    params: dict[str, Any] = Field(default_factory=dict)
+    ensemble: EnsembleConfig | None = Field(
+        None,
+        description="Members: model.name and ensemble.members, each trained with every "
+        "seed of ensemble.seeds; at least two in all.",
+    )
+
+    @model_validator(mode="after")
+    def _known(self) -> ModelConfig:
+        _check_model(self.name, self.params)
+        if self.ensemble is not None:
+            n_seeds = len(self.ensemble.seeds or [0])
+            if (1 + len(self.ensemble.members)) * n_seeds < 2:
+                raise ValueError(
+                    "an ensemble needs at least two members: give ensemble.seeds two or "
+                    "more seeds, or ensemble.members another model"
+                )
         return self
 
 

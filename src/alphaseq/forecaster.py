@@ -922,13 +922,19 @@ class Forecaster:
         """Read a forecaster written by :meth:`save` (verified, never unpickles code).
 
         A checkpoint of a tabular baseline comes back as a
-        :class:`alphaseq.tabular.TabularForecaster`.
+        :class:`alphaseq.tabular.TabularForecaster`, one of an ensemble as an
+        :class:`alphaseq.ensemble.EnsembleForecaster`.
         """
+        from alphaseq.ensemble import EnsembleForecaster
         from alphaseq.tabular import TabularForecaster
 
         state = load_checkpoint(path)
         kind = state.get("kind")
-        families = {"forecaster": Forecaster, "tabular_forecaster": TabularForecaster}
+        families = {
+            "forecaster": Forecaster,
+            "tabular_forecaster": TabularForecaster,
+            "ensemble_forecaster": EnsembleForecaster,
+        }
         if kind not in families:
             raise CheckpointError(
                 f"'{path}' holds a {kind or 'unknown'!r} checkpoint, not a forecaster"
@@ -963,7 +969,11 @@ class Forecaster:
         )
         forecaster.train_metrics_ = dict(state.get("train_metrics", {}))
         forecaster.metadata_ = json.loads(state.get("metadata", "{}"))
+        forecaster._after_load()
         return forecaster
+
+    def _after_load(self) -> None:
+        """Called once :meth:`load` has restored every fitted attribute (a hook)."""
 
     def _restore_model(self, state: dict[str, Any]) -> int:
         """Rebuild ``model_`` (and ``n_parameters_``) from a checkpoint; return the

@@ -14,6 +14,7 @@ import pandas as pd
 from alphaseq._logging import logger
 from alphaseq.config import ExperimentConfig
 from alphaseq.data import Panel, load_panel
+from alphaseq.ensemble import EnsembleForecaster
 from alphaseq.errors import ConfigError, DataError
 from alphaseq.features import FeatureSet, compute_features
 from alphaseq.forecaster import Forecaster, Signal, TaskLabels
@@ -139,9 +140,14 @@ def make_splitter(config: ExperimentConfig) -> WalkForwardSplit | FixedSplit:
 
 def make_forecaster(config: ExperimentConfig) -> Forecaster:
     """An unfitted :class:`Forecaster` with the config's features, labels, model and loop
-    (a :class:`~alphaseq.tabular.TabularForecaster` for ``lightgbm`` and ``ridge``)."""
+    (a :class:`~alphaseq.tabular.TabularForecaster` for ``lightgbm`` and ``ridge``, an
+    :class:`~alphaseq.ensemble.EnsembleForecaster` with ``model.ensemble``)."""
     family = TabularForecaster if config.model.name in TABULAR_MODELS else Forecaster
+    extra: dict = {}
+    if config.model.ensemble is not None:
+        family, extra = EnsembleForecaster, {"members": ensemble_members(config)}
     return family(
+        **extra,
         model=config.model.name,
         model_params=dict(config.model.params),
         features=config.features.names,
@@ -161,6 +167,22 @@ def make_forecaster(config: ExperimentConfig) -> Forecaster:
         stride=config.windows.stride,
         trainer=config.training,
     )
+
+
+def ensemble_members(config: ExperimentConfig) -> list[dict]:
+    """``model.name`` and ``model.ensemble.members``, each with every seed, as
+    :class:`~alphaseq.ensemble.EnsembleForecaster` member specs (model-major order)."""
+    ensemble = config.model.ensemble
+    if ensemble is None:
+        return []
+    seeds = ensemble.seeds or [config.training.seed]
+    families = [(config.model.name, config.model.params)]
+    families += [(m.name, m.params) for m in ensemble.members]
+    return [
+        {"model": name, "model_params": dict(params), "seed": int(seed)}
+        for name, params in families
+        for seed in seeds
+    ]
 
 
 @dataclass(frozen=True, eq=False)

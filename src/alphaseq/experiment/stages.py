@@ -89,7 +89,8 @@ def run_fold(data: ExperimentData, fold: Fold, record: RunRecord | None = None) 
             "valid": {k: v for k, v in best.items() if k.startswith("val_")},
             "test": _forecast_block(config, frame),
             "checkpoint": None,
-        },
+        }
+        | ({"members": model.member_summary()} if hasattr(model, "member_summary") else {}),
         attention=None if weights is None else average_by_lag(weights).tolist(),
         attention_count=0 if weights is None else len(weights),
     )
@@ -311,6 +312,8 @@ def training_summary(results: list[FoldResult]) -> dict[str, Any]:
     epoch was kept). ``significant_gains`` counts folds with ``gain_t >= 2``: in the
     others, per-epoch selection picked among epochs validation cannot tell apart.
     """
+    if any("members" in r.record for r in results):
+        return _ensemble_training_summary(results)
     best = [r.record.get("best_epoch") for r in results]
     known = [b for b in best if isinstance(b, int) and b >= 0]
     summary: dict[str, Any] = {
@@ -324,6 +327,22 @@ def training_summary(results: list[FoldResult]) -> dict[str, Any]:
     if selection is not None:
         summary["selection"] = selection
     return summary
+
+
+def _ensemble_training_summary(results: list[FoldResult]) -> dict[str, Any]:
+    """An ensemble's members each trained on their own: first-epoch stops are counted
+    over every member fit (``fits``), best epochs listed per fold and member."""
+    members = [r.record.get("members") or [] for r in results]
+    best = [[m.get("best_epoch") for m in fold] for fold in members]
+    known = [b for fold in best for b in fold if isinstance(b, int) and b >= 0]
+    return {
+        "folds": len(results),
+        "fits": sum(len(fold) for fold in members),
+        "best_epochs": best,
+        "epochs": [[m.get("epochs") for m in fold] for fold in members],
+        "first_epoch_stops": sum(b == 0 for b in known),
+        "first_epoch_share": (sum(b == 0 for b in known) / len(known)) if known else None,
+    }
 
 
 def _selection_noise(results: list[FoldResult]) -> dict[str, Any] | None:

@@ -132,7 +132,9 @@ def _strategies(
         extra.append(HRPSpec(name="hrp", type="hrp"))
     as_returns = None
     if any(spec.reads_returns for spec in extra) and (
-        config.labels.cross_section is not None or config.labels.excess is not None
+        config.labels.cross_section is not None
+        or config.labels.excess is not None
+        or config.model.ensemble is not None  # rank-averaged: scores, not returns
     ):
         # The forecasts are scores in the units of a normalised target: in return units
         # by Grinold's rule, with each fold's validation skill (known before its test).

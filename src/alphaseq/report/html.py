@@ -1093,10 +1093,14 @@ def _diagnostics(data: RunData) -> str | None:
         )
     training = data.metrics.get("training") or {}
     if _number(training.get("first_epoch_share")) is not None:
+        of = (
+            f"{_integer(training.get('fits'))} member fits"
+            if "fits" in training
+            else f"{_integer(training.get('folds'))} folds"
+        )
         text = (
             f"Early stopping kept the first epoch in "
-            f"{_integer(training.get('first_epoch_stops'))} of "
-            f"{_integer(training.get('folds'))} folds."
+            f"{_integer(training.get('first_epoch_stops'))} of {of}."
         )
         selection = training.get("selection") or {}
         if _number(selection.get("folds_scored")):
