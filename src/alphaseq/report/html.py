@@ -270,6 +270,16 @@ def _header(data: RunData, main: str | None, reference: str | None) -> str:
     model_text = str(model.get("name") or _DASH)
     if params:
         model_text += " (" + ", ".join(f"{k}={v}" for k, v in params.items()) + ")"
+    ensemble = model.get("ensemble")
+    if isinstance(ensemble, Mapping):
+        others = [
+            str(m.get("name")) for m in ensemble.get("members") or [] if isinstance(m, Mapping)
+        ]
+        seeds = ensemble.get("seeds") or [training.get("seed", 0)]
+        model_text += (
+            f"; ensemble of {', '.join([str(model.get('name')), *others])} × seeds "
+            f"{', '.join(str(x) for x in seeds)}, rank-averaged per date"
+        )
     if windows.get("lookback"):
         model_text += f"; lookback {windows['lookback']} days"
     task = metrics.get("task") or config.get("task") or _DASH
