@@ -3,7 +3,8 @@
 Every model maps (B, L, F) windows to a :class:`ModelOutput` and stores its
 hyper-parameters in ``model.config`` so that ``build_model(name, **model.config)``
 rebuilds it. Built-in names: ``"lstm"`` (:class:`AttentionLSTM`), ``"gru"``
-(:class:`AttentionGRU`) and ``"linear"`` (:class:`LinearBaseline`).
+(:class:`AttentionGRU`), ``"gat"`` (:class:`GraphAttentionLSTM`, attention across the
+assets of each date) and ``"linear"`` (:class:`LinearBaseline`).
 """
 
 from alphaseq.models.attention_lstm import AttentionGRU, AttentionLSTM
@@ -15,6 +16,7 @@ from alphaseq.models.base import (
     count_parameters,
     register_model,
 )
+from alphaseq.models.graph_attention import GraphAttentionLSTM
 from alphaseq.models.linear import LinearBaseline
 
 __all__ = [
@@ -22,6 +24,7 @@ __all__ = [
     "AttentionGRU",
     "AttentionLSTM",
     "ForecastModel",
+    "GraphAttentionLSTM",
     "LinearBaseline",
     "ModelOutput",
     "build_model",

@@ -196,6 +196,15 @@ class AttentionLSTM(ForecastModel):
             ``regression`` (B, n_regression) and/or ``logits`` (B, n_classification,
             n_classes), and ``attention`` when asked for.
         """
+        rep, weights = self._encode(x)
+        regression, logits = self._apply_heads(self.dropout(rep))
+        return ModelOutput(
+            regression=regression, logits=logits, attention=weights if return_attention else None
+        )
+
+    def _encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Each window's representation (B, D) and its temporal attention (B, heads, L)
+        (None without attention): everything before the output heads."""
         x = self._check_input(x)
         if self.input_norm is not None:
             x = self.input_norm(x)
@@ -209,10 +218,7 @@ class AttentionLSTM(ForecastModel):
             rep = last
         if self.output_norm is not None:
             rep = self.output_norm(rep)
-        regression, logits = self._apply_heads(self.dropout(rep))
-        return ModelOutput(
-            regression=regression, logits=logits, attention=weights if return_attention else None
-        )
+        return rep, weights
 
     def _attend(
         self, last: torch.Tensor, outputs: torch.Tensor

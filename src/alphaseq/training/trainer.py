@@ -220,6 +220,15 @@ class Trainer:
                     f"build the WindowDataset with device={str(self.device)!r}"
                 )
         torch.manual_seed(c.seed)
+        if is_cross_sectional(model):
+            # Assets attend to their date's cross-section: batches must hold whole dates.
+            if c.date_major is False:
+                raise ConfigError(
+                    f"model {getattr(model, 'registry_name', type(model).__name__)!r} looks "
+                    "across the assets of each date and needs date_major batches: remove "
+                    "training.date_major: false"
+                )
+            self.date_major = True
         model.to(self.device)
         optimizer = self._optimizer(model)
         scheduler = self._scheduler(optimizer)
@@ -357,7 +366,7 @@ class Trainer:
                 volatility=data.aux_batch("volatility", positions),
             )
             with self._autocast():
-                output = model(x)
+                output = forward(model, x, batch.group)
                 loss = self.loss_fn(output, batch)
             grad_scaler.scale(loss / c.accumulation_steps).backward()
             last = step + 1 == n_batches
@@ -453,16 +462,52 @@ def predict_outputs(
     batch_size: int = 8192,
     autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
 ) -> ModelOutput:
-    """Run ``model`` in eval mode over every sample of ``data``, in order, without gradients."""
+    """Run ``model`` in eval mode over every sample of ``data``, in order, without gradients.
+
+    A cross-sectional model (see :func:`is_cross_sectional`) is given whole dates, as
+    many as fit in ``batch_size`` windows (at least one), and the date of each window.
+    """
     model.eval()
     parts: list[ModelOutput] = []
-    for x, _, _ in data.batches(batch_size, shuffle=False):
+    places: list[torch.Tensor] = []
+    if is_cross_sectional(model) and len(data):
+        largest = int(torch.unique(data.t, return_counts=True)[1].max())
+        batches = data.batches(
+            by_date=True, dates_per_batch=max(1, batch_size // largest), shuffle=False
+        )
+    else:
+        batches = data.batches(batch_size, shuffle=False)
+    for x, _, positions in batches:
         with autocast():
-            parts.append(model(x))
-    return ModelOutput(
+            parts.append(forward(model, x, data.t[positions]))
+        places.append(positions)
+    output = ModelOutput(
         regression=_cat([p.regression for p in parts]),
         logits=_cat([p.logits for p in parts]),
     )
+    if places and not _in_order(places):
+        inverse = torch.empty_like(order := torch.cat(places))
+        inverse[order] = torch.arange(len(order), device=order.device)
+        output = ModelOutput(
+            regression=None if output.regression is None else output.regression[inverse],
+            logits=None if output.logits is None else output.logits[inverse],
+        )
+    return output
+
+
+def is_cross_sectional(model: nn.Module) -> bool:
+    """Whether ``model`` looks across the assets of a date (it then takes ``group``)."""
+    return bool(getattr(model, "cross_sectional", False))
+
+
+def forward(model: nn.Module, x: torch.Tensor, group: torch.Tensor) -> ModelOutput:
+    """``model(x)``, with the date of each window for a cross-sectional model."""
+    return model(x, group=group) if is_cross_sectional(model) else model(x)
+
+
+def _in_order(places: list[torch.Tensor]) -> bool:
+    order = torch.cat(places)
+    return bool(torch.equal(order, torch.arange(len(order), device=order.device)))
 
 
 def _cat(parts: list[torch.Tensor | None]) -> torch.Tensor | None:
