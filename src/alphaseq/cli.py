@@ -14,6 +14,7 @@ from rich.logging import RichHandler
 from rich.table import Table
 
 from alphaseq import __version__
+from alphaseq._safe import path_safe_name
 from alphaseq.errors import AlphaseqError
 
 app = typer.Typer(
@@ -243,7 +244,8 @@ def run_command(
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     if resume and not out:
         raise ConfigError("--resume needs the run directory to continue: pass --out DIR")
-    run_dir = Path(out) if out else Path("runs") / f"{experiment.name}-{stamp}"
+    # The name is the user's text: one safe path component, never a way out of runs/.
+    run_dir = Path(out) if out else Path("runs") / f"{path_safe_name(experiment.name)}-{stamp}"
     if not resume and not force:
         RunRecord.check_new(run_dir)  # before the progress display starts
     verb = "resuming" if resume else "alphaseq run"
@@ -504,7 +506,7 @@ def tune_command(
     values = apply_overrides(values, list(overrides or []))
     name = values.get("name", "experiment")
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    out_dir = Path(out) if out else Path("runs") / f"tune-{name}-{stamp}"
+    out_dir = Path(out) if out else Path("runs") / f"tune-{path_safe_name(name)}-{stamp}"
     result = tune(
         values,
         n_trials=trials,
@@ -609,7 +611,9 @@ def predict_command(
         if path.suffix == ".parquet":
             frame.to_parquet(path, index=False)
         elif path.suffix == ".csv":
-            frame.to_csv(path, index=False)
+            from alphaseq._safe import spreadsheet_safe
+
+            spreadsheet_safe(frame).to_csv(path, index=False)
         else:
             raise ConfigError(f"--out must end in .parquet or .csv, got '{path}'")
         console.print(f"{len(frame)} forecasts written to {path}", highlight=False)

@@ -24,6 +24,7 @@ from typing import Any
 import pandas as pd
 
 from alphaseq._atomic import atomic_write_text
+from alphaseq._safe import path_safe_name
 from alphaseq.backtest.significance import deflated_sharpe_ratio
 from alphaseq.config import ExperimentConfig
 from alphaseq.errors import ConfigError
@@ -127,9 +128,11 @@ def _check_same_folds(configs: Sequence[ExperimentConfig]) -> None:
 def _unique_names(configs: Sequence[ExperimentConfig]) -> list[str]:
     names: list[str] = []
     for config in configs:
-        name, k = config.name, 2
+        # Each name is a directory of the study: one safe path component.
+        base = path_safe_name(config.name)
+        name, k = base, 2
         while name in names:
-            name, k = f"{config.name}-{k}", k + 1
+            name, k = f"{base}-{k}", k + 1
         names.append(name)
     return names
 
