@@ -179,3 +179,21 @@ def test_signal_scorer_gain_over_the_same_epoch_is_zero():
     scorer(output, data)
     same = scorer(output, data)
     assert same["ic_gain_t"] == 0.0 and same["rank_ic_gain_t"] == 0.0
+
+
+def test_auto_dates_per_batch_fills_the_batch_with_whole_dates():
+    from alphaseq.windows import WindowDataset, valid_samples
+
+    rng = np.random.default_rng(6)
+    values = rng.normal(size=(50, 6, 2)).astype(np.float32)
+    labels = rng.normal(size=(50, 6, 1)).astype(np.float32)
+    data = WindowDataset(values, valid_samples(values, 5, labels=labels), labels)
+    trainer = Trainer(
+        {"date_major": True, "dates_per_batch": "auto", "batch_size": 12, **FAST, "epochs": 1}
+    )
+    assert trainer._dates_per_batch(data) == 2  # 6 windows a date, 12 a batch
+    batches = list(trainer._batches(data, 0))
+    assert len(batches) == trainer._n_batches(data) == -(-data.samples.n_dates() // 2)
+    for _, _, positions in batches:
+        dates, counts = torch.unique(data.t[positions], return_counts=True)
+        assert len(dates) <= 2 and (counts == 6).all()  # whole cross-sections only

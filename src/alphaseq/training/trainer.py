@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from torch import nn
 
 from alphaseq._logging import logger
@@ -59,11 +59,24 @@ class TrainerConfig(BaseModel):
     loss: str = "mse"
     loss_params: dict[str, Any] = Field(default_factory=dict)
     date_major: bool | None = Field(None, description="Default: when the loss needs it.")
-    dates_per_batch: int = Field(16, ge=1)
+    dates_per_batch: int | Literal["auto"] = Field(
+        16,
+        description="Dates per date-major batch; auto: as many whole dates as hold about "
+        "batch_size samples (at least one).",
+    )
     seed: int = 0
     device: str = "auto"
     progress: bool = True
     max_batches_per_epoch: int | None = Field(None, ge=1)
+
+    @field_validator("dates_per_batch", mode="before")
+    @classmethod
+    def _dates_per_batch_value(cls, value: Any) -> Any:
+        if value == "auto":
+            return value
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"dates_per_batch must be an integer >= 1 or 'auto', got {value!r}")
+        return value
 
 
 @dataclass
@@ -326,14 +339,23 @@ class Trainer:
         return data.batches(
             self.config.batch_size,
             by_date=self.date_major,
-            dates_per_batch=self.config.dates_per_batch,
+            dates_per_batch=self._dates_per_batch(data),
             shuffle=True,
             generator=generator,
         )
 
+    def _dates_per_batch(self, data: WindowDataset) -> int:
+        given = self.config.dates_per_batch
+        if given != "auto":
+            return int(given)
+        # Whole cross-sections, about batch_size windows a step: the same number of
+        # steps as random batches, with every date's assets seen together.
+        per_date = len(data) / max(data.samples.n_dates(), 1)
+        return max(1, round(self.config.batch_size / max(per_date, 1.0)))
+
     def _n_batches(self, data: WindowDataset) -> int:
         if self.date_major:
-            n = -(-data.samples.n_dates() // self.config.dates_per_batch)
+            n = -(-data.samples.n_dates() // self._dates_per_batch(data))
         else:
             n = -(-len(data) // self.config.batch_size)
         cap = self.config.max_batches_per_epoch
