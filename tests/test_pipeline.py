@@ -99,12 +99,24 @@ def test_rebalances_at_month_ends_and_trades_from_the_next_day(ci_run):
 
 @pytest.mark.parametrize(
     "model",
-    [(), ("model.name=lightgbm", "model.params={}"), ("model.name=ridge", "model.params={}")],
+    [
+        (),
+        ("model.name=lightgbm", "model.params={}"),
+        ("model.name=ridge", "model.params={}"),
+        (
+            "model.name=gat",
+            "model.params={hidden_size: 8, num_layers: 1, attention_heads: 2, graph_heads: 2}",
+            "training.epochs=1",
+        ),
+        ("model.ensemble={members: [{name: ridge}]}", "training.epochs=1"),
+    ],
+    ids=["lstm", "lightgbm", "ridge", "gat", "ensemble"],
 )
 def test_no_look_ahead_end_to_end(tmp_path, model):
     """Change every price after D: predictions, weights decided <= D and returns <= D stay.
 
-    For the attention LSTM and for each tabular baseline on the same folds."""
+    For the attention LSTM, each tabular baseline, graph attention across assets (an
+    asset reads other assets' data too) and an ensemble, on the same folds."""
     config = ci_config(*model)
     panel = load_run_panel(config)
     reference = run(config, tmp_path / "reference", panel=panel)
