@@ -226,7 +226,7 @@ def test_float64_models_and_inputs(name):
         ("linear", {"n_regression": 0}, r"at least one output head"),
         ("lstm", {"hiden_size": 8}, r"'hiden_size' \(did you mean 'hidden_size'\?\)"),
         ("linear", {"hidden_size": 8}, r"no hyper-parameter 'hidden_size'.*accepted"),
-        ("transformer", {}, r"unknown model 'transformer'; available: \['gru', 'linear', 'lstm'"),
+        ("tcn", {}, r"unknown model 'tcn'; available: \['gat', 'gru', 'linear', 'lstm'"),
         ("lstm", {"hidden_size": 0}, r"hidden_size must be >= 1, got 0"),
         ("lstm", {"num_layers": 2.5}, r"num_layers must be an integer"),
         ("lstm", {"dropout": 1.0}, r"dropout must be a number in \[0, 1\)"),
@@ -450,3 +450,22 @@ def test_attention_finds_the_planted_lag():
         if attention.argmax() == day and attention[day] > 3 / lookback:
             return
     pytest.fail(f"attention never peaked on day {day}: (seed, loss, argmax, weight) {results}")
+
+
+def test_recurrent_layer_falls_back_to_float32_where_the_cpu_has_no_bf16_kernel(monkeypatch):
+    from alphaseq.models import _cpu_precision
+
+    assert _cpu_precision.cpu_bf16_supported(torch.nn.GRU)  # oneDNN is not used for a GRU
+    rnn = torch.nn.LSTM(F, 8, batch_first=True)
+    x = windows()
+    with torch.no_grad():
+        exact = rnn(x)[0]
+        monkeypatch.setattr(_cpu_precision, "cpu_bf16_supported", lambda cls: False)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            fallback = _cpu_precision.run_recurrent(rnn, x.bfloat16())
+    # float32 inside the bf16 region: only the inputs' rounding to bf16 differs
+    assert fallback.dtype == torch.float32
+    torch.testing.assert_close(fallback, exact, atol=2e-2, rtol=0)
+    # outside autocast nothing changes
+    with torch.no_grad():
+        assert _cpu_precision.run_recurrent(rnn, x).dtype == torch.float32

@@ -179,6 +179,11 @@ def test_signal_scorer_gain_over_the_same_epoch_is_zero():
     scorer(output, data)
     same = scorer(output, data)
     assert same["ic_gain_t"] == 0.0 and same["rank_ic_gain_t"] == 0.0
+    # other dates (the training samples scored after fitting): no gain, not a NaN one
+    other = _scoring_data(target, group + 1000)
+    elsewhere = scorer(output, other)
+    assert "ic_gain_t" not in elsewhere and "rank_ic_gain_t" not in elsewhere
+    assert np.isfinite(elsewhere["ic"])
 
 
 def test_auto_dates_per_batch_fills_the_batch_with_whole_dates():

@@ -173,11 +173,11 @@ class SignalScorer:
     Besides :func:`validation_metrics` (with ``lags = overlap - 1``), every call after the
     first also returns ``ic_gain_t`` and ``rank_ic_gain_t``: the Newey–West t-statistic
     of the per-date difference between this call's figure and the first call's, on the
-    dates both scored. It is a paired test, so the noise the two epochs share (the same
-    validation dates) cancels. A best epoch whose gain has ``t < 2`` was chosen by
-    validation noise as much as by learning. The first call's series is the scorer's
-    state (:meth:`state_dict`), kept in training checkpoints so a resumed run compares
-    with the same epoch.
+    dates both scored (omitted when they share none). It is a paired test, so the noise
+    the two epochs share (the same validation dates) cancels. A best epoch whose gain
+    has ``t < 2`` was chosen by validation noise as much as by learning. The first
+    call's series is the scorer's state (:meth:`state_dict`), kept in training
+    checkpoints so a resumed run compares with the same epoch.
 
     Parameters
     ----------
@@ -218,6 +218,8 @@ class SignalScorer:
             _, mine, theirs = np.intersect1d(
                 dates.numpy(), first_dates.numpy(), assume_unique=True, return_indices=True
             )
+            if not len(mine):
+                continue  # other dates (the training samples): no paired comparison
             gain = values.double().numpy()[mine] - first_values.double().numpy()[theirs]
             figures[f"{name}_gain_t"] = _gain_t(gain, lags)
         return figures

@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from alphaseq.errors import ConfigError
+from alphaseq.models._cpu_precision import run_recurrent
 from alphaseq.models.base import (
     ForecastModel,
     ModelOutput,
@@ -208,7 +209,7 @@ class AttentionLSTM(ForecastModel):
         x = self._check_input(x)
         if self.input_norm is not None:
             x = self.input_norm(x)
-        outputs, _ = self.rnn(x)  # (B, L, D)
+        outputs = run_recurrent(self.rnn, x)  # (B, L, D)
         last = outputs[:, -1]
         weights = None
         if self.heads:
