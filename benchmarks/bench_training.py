@@ -5,10 +5,15 @@ MSE, backward and the Adam step on the *same* pre-gathered batches. The trainer
 additionally gathers every window on the device, runs the attention, layer norms and
 heads, clips gradients and tracks the loss. Target: trainer / floor >= 0.85 on CPU.
 
+``--zoo`` times the other model families through the same trainer on the same kind of
+batches (whole dates of all 600 tickers, so that graph attention sees full
+cross-sections), beside the floor of the first ``--models`` entry.
+
 Usage::
 
     python benchmarks/bench_training.py                 # CPU: small and reference model
     python benchmarks/bench_training.py --device cuda --precision bf16 --batch 4096
+    python benchmarks/bench_training.py --models 32x2:4 --zoo  # + gru, transformer, gat
 """
 
 from __future__ import annotations
@@ -60,19 +65,32 @@ def floor_throughput(
     return sum(len(x) for x in batches) / (time.perf_counter() - start)
 
 
+#: Model families timed by ``--zoo``, sized like the CPU study configs' 2x32 LSTM.
+ZOO = {
+    "gru 2x32, 4 heads": ("gru", {"hidden_size": 32, "num_layers": 2, "attention_heads": 4}),
+    "transformer 2x32, 4 heads": (
+        "transformer",
+        {"d_model": 32, "num_layers": 2, "attention_heads": 4},
+    ),
+    "gat 2x32, 4+2 heads": (
+        "gat",
+        {"hidden_size": 32, "num_layers": 2, "attention_heads": 4, "graph_heads": 2},
+    ),
+}
+
+
 def trainer_throughput(
     hidden: int, layers: int, heads: int, data: WindowDataset, args, device
 ) -> tuple[float, int]:
     """Samples/s of Trainer.fit (second epoch, after warm-up) on the same number of batches."""
+    params = {"hidden_size": hidden, "num_layers": layers, "attention_heads": heads}
+    return model_throughput("lstm", params, data, args, device)
+
+
+def model_throughput(name: str, params: dict, data: WindowDataset, args, device):
+    """Samples/s and parameter count of Trainer.fit for any registered model."""
     torch.manual_seed(0)
-    model = build_model(
-        "lstm",
-        N_FEATURES,
-        hidden_size=hidden,
-        num_layers=layers,
-        attention_heads=heads,
-        dropout=0.0,
-    )
+    model = build_model(name, N_FEATURES, dropout=0.0, **params)
     trainer = Trainer(
         {
             "epochs": 2,
@@ -84,6 +102,8 @@ def trainer_throughput(
             "scheduler": "none",
             "patience": 10,
             "monitor": "loss",
+            # whole dates of about batch_size windows for the cross-sectional model
+            **({"dates_per_batch": "auto"} if getattr(model, "cross_sectional", False) else {}),
         }
     )
     result = trainer.fit(model, data)
@@ -102,6 +122,7 @@ def main() -> None:
         default="32x2:4,128x2:8",
         help="hidden x layers : heads, comma-separated",
     )
+    parser.add_argument("--zoo", action="store_true", help="also time gru, transformer, gat")
     args = parser.parse_args()
     device = torch.device(args.device)
     gen = torch.Generator().manual_seed(0)
@@ -128,6 +149,7 @@ def main() -> None:
         f"threads {torch.get_num_threads()}"
     )
     print(f"{'model':<22}{'params':>10}{'floor/s':>12}{'trainer/s':>12}{'ratio':>8}")
+    first_floor = None
     for spec in args.models.split(","):
         size, heads = spec.split(":")
         hidden, layers = (int(v) for v in size.split("x"))
@@ -135,6 +157,16 @@ def main() -> None:
         trained, params = trainer_throughput(hidden, layers, int(heads), data, args, device)
         name = f"{layers}x{hidden}, {heads} heads"
         print(f"{name:<22}{params:>10,}{floor:>12,.0f}{trained:>12,.0f}{trained / floor:>8.2f}")
+        first_floor = floor if first_floor is None else first_floor
+    if args.zoo:
+        dates = torch.randperm(T_DATES - args.lookback, generator=gen)[: max(2, n // N_TICKERS)]
+        t = np.repeat(np.sort(dates.numpy()) + args.lookback - 1, N_TICKERS)
+        i = np.tile(np.arange(N_TICKERS), len(dates))
+        whole = WindowDataset(values, SampleIndex(t, i, args.lookback), labels, device=device)
+        print(f"zoo: whole dates; ratio to the first model's floor ({first_floor:,.0f}/s)")
+        for name, (model_name, params) in ZOO.items():
+            trained, n_params = model_throughput(model_name, params, whole, args, device)
+            print(f"{name:<26}{n_params:>10,}{'':>8}{trained:>12,.0f}{trained / first_floor:>8.2f}")
 
 
 if __name__ == "__main__":

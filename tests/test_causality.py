@@ -31,6 +31,7 @@ from alphaseq.features import (
     make_labels,
     register_feature,
 )
+from alphaseq.features.normalize import cross_sectional_normalize
 from alphaseq.windows import gather_windows, valid_samples
 
 CROSS_SECTIONS = (None, "rank", "robust_zscore")
@@ -72,6 +73,15 @@ def features_by_method(panel: Panel, names=None) -> dict[str | None, np.ndarray]
     for method in CROSS_SECTIONS:
         feature_set = compute_features(panel, names, cross_section=method)
         values[method] = feature_set.values
+    return values
+
+
+def features_once(panel: Panel, names) -> dict[str | None, np.ndarray]:
+    """:func:`features_by_method` computing the raw features once: for large sets."""
+    raw = compute_features(panel, names).values
+    values: dict[str | None, np.ndarray] = {None: raw}
+    for method in CROSS_SECTIONS[1:]:
+        values[method] = cross_sectional_normalize(raw, method)
     return values
 
 
@@ -337,6 +347,64 @@ def test_no_look_ahead_us600(us600_case: Case, data: st.DataObject) -> None:
     change = draw_change(data, us600_case)
     changed = alphaseq.load_panel(apply_change(us600_case, change))
     check_no_look_ahead(us600_case, changed, change.row)
+
+
+# Alpha158's 154 factors (OHLCV) and its 75 close-only ones. Fewer examples than the
+# default set: each one recomputes every factor of the changed input.
+ALPHA158_SETTINGS = settings(PROPERTY_SETTINGS, max_examples=8)
+
+
+def _with_features(case: Case, names: list[str]) -> Case:
+    return Case(
+        f"{case.name} {names}",
+        case.frame,
+        case.panel,
+        features_once(case.panel, names),
+        case.labels,
+        case.interesting,
+    )
+
+
+@pytest.fixture(scope="module")
+def sp500_alpha158_case(sp500_case: Case) -> Case:
+    return _with_features(sp500_case, ["alpha158_close"])
+
+
+@pytest.fixture(scope="module")
+def us600_alpha158_case(us600_case: Case) -> Case:
+    return _with_features(us600_case, ["alpha158"])
+
+
+@ALPHA158_SETTINGS
+@given(data=st.data())
+def test_no_look_ahead_alpha158_close_sp500(sp500_alpha158_case: Case, data: st.DataObject) -> None:
+    change = draw_change(data, sp500_alpha158_case)
+    changed = alphaseq.load_panel(apply_change(sp500_alpha158_case, change))
+    features = features_once(changed, ["alpha158_close"])
+    check_no_look_ahead(sp500_alpha158_case, changed, change.row, features)
+
+
+@pytest.mark.shared_data
+@ALPHA158_SETTINGS
+@given(data=st.data())
+def test_no_look_ahead_alpha158_us600(us600_alpha158_case: Case, data: st.DataObject) -> None:
+    change = draw_change(data, us600_alpha158_case)
+    changed = alphaseq.load_panel(apply_change(us600_alpha158_case, change))
+    features = features_once(changed, ["alpha158"])
+    check_no_look_ahead(us600_alpha158_case, changed, change.row, features)
+
+
+@pytest.mark.parametrize("deletion", ["ticker_tails", "everything"])
+def test_alpha158_on_gap_days(sp500_alpha158_case: Case, deletion: str) -> None:
+    """D on a gap day, then everything after it changed: the close factors do not show it."""
+    case = sp500_alpha158_case
+    panel = case.panel
+    gap_rows = np.flatnonzero((panel.in_life() & ~panel.mask).any(axis=1))
+    for row in gap_rows[[0, -1]]:
+        change = _change_for(case, int(row), deletion)
+        changed = alphaseq.load_panel(apply_change(case, change))
+        features = features_once(changed, ["alpha158_close"])
+        check_no_look_ahead(case, changed, int(row), features)
 
 
 def _change_for(case: Case, row: int, deletion: str, seed: int = 7) -> Change:

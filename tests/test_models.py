@@ -22,6 +22,7 @@ from alphaseq.models import (
     AttentionLSTM,
     LinearBaseline,
     ModelOutput,
+    TemporalTransformer,
     build_model,
     count_parameters,
 )
@@ -33,6 +34,8 @@ SMALL = {"hidden_size": 16, "attention_heads": 4, "dropout": 0.1}
 
 def small(name: str, **extra) -> dict:
     """Small hyper-parameters for ``name`` (the linear model takes only the head keys)."""
+    if name == "transformer":
+        return {"d_model": 16, "attention_heads": 4, "dropout": 0.1, **extra}
     return dict(extra) if name == "linear" else {**SMALL, **extra}
 
 
@@ -49,7 +52,13 @@ RECURRENT = [
     pytest.param("lstm", {"attention_heads": 0}, id="lstm-no-attention"),
     pytest.param("lstm", {"layer_norm": False}, id="lstm-no-layernorm"),
 ]
-ALL = [*RECURRENT, pytest.param("linear", {}, id="linear")]
+TRANSFORMER = [
+    pytest.param("transformer", {}, id="transformer"),
+    pytest.param("transformer", {"num_layers": 1, "attention_heads": 1}, id="transformer-1layer"),
+    pytest.param("transformer", {"num_layers": 3, "input_norm": True}, id="transformer-deep"),
+]
+ATTENTIVE = [*RECURRENT, *TRANSFORMER]
+ALL = [*ATTENTIVE, pytest.param("linear", {}, id="linear")]
 
 
 # ----------------------------------------------------------------------------- contract
@@ -57,13 +66,14 @@ def test_registry_holds_the_builtin_models():
     assert MODELS["lstm"] is AttentionLSTM
     assert MODELS["gru"] is AttentionGRU
     assert MODELS["linear"] is LinearBaseline
+    assert MODELS["transformer"] is TemporalTransformer
     for name, cls in MODELS.items():
         assert cls.registry_name == name
     assert isinstance(build_model("gru", F, **SMALL).rnn, nn.GRU)
     assert isinstance(build_model("lstm", F, **SMALL).rnn, nn.LSTM)
 
 
-@pytest.mark.parametrize("name", ["lstm", "gru", "linear"])
+@pytest.mark.parametrize("name", ["lstm", "gru", "transformer", "linear"])
 @pytest.mark.parametrize(
     ("n_regression", "n_classification", "n_classes"), [(1, 0, 3), (0, 2, 3), (3, 2, 5)]
 )
@@ -83,7 +93,7 @@ def test_output_shapes(name, n_regression, n_classification, n_classes):
     assert out.attention is None  # never unless asked for
 
 
-@pytest.mark.parametrize(("name", "extra"), RECURRENT)
+@pytest.mark.parametrize(("name", "extra"), ATTENTIVE)
 def test_attention_weights_are_a_distribution_over_days(name, extra):
     model = build_model(name, F, **small(name, **extra))
     out = model(windows(), return_attention=True)
@@ -169,7 +179,7 @@ def test_build_model_round_trip_from_config(name, extra):
         torch.testing.assert_close(a.attention, b.attention, rtol=0, atol=0)
 
 
-@pytest.mark.parametrize("name", ["lstm", "gru", "linear"])
+@pytest.mark.parametrize("name", ["lstm", "gru", "transformer", "linear"])
 def test_same_seed_gives_identical_models_and_outputs(name):
     def run():
         torch.manual_seed(123)
@@ -203,7 +213,7 @@ def test_bf16_autocast_on_cpu_gives_finite_outputs(name, extra):
     assert all(torch.isfinite(p.grad).all() for p in model.parameters())
 
 
-@pytest.mark.parametrize("name", ["lstm", "gru", "linear"])
+@pytest.mark.parametrize("name", ["lstm", "gru", "transformer", "linear"])
 def test_float64_models_and_inputs(name):
     model = build_model(name, F, **small(name)).eval()
     x = windows()
@@ -226,13 +236,17 @@ def test_float64_models_and_inputs(name):
         ("linear", {"n_regression": 0}, r"at least one output head"),
         ("lstm", {"hiden_size": 8}, r"'hiden_size' \(did you mean 'hidden_size'\?\)"),
         ("linear", {"hidden_size": 8}, r"no hyper-parameter 'hidden_size'.*accepted"),
-        ("tcn", {}, r"unknown model 'tcn'; available: \['gat', 'gru', 'linear', 'lstm'"),
+        ("tcn", {}, r"unknown model 'tcn'; available: \['gat', 'gru', .*'transformer'\]"),
         ("lstm", {"hidden_size": 0}, r"hidden_size must be >= 1, got 0"),
         ("lstm", {"num_layers": 2.5}, r"num_layers must be an integer"),
         ("lstm", {"dropout": 1.0}, r"dropout must be a number in \[0, 1\)"),
         ("lstm", {"bidirectional": "yes"}, r"bidirectional must be true or false"),
         ("lstm", {"n_classes": 1, "n_classification": 1}, r"n_classes must be >= 2"),
         ("lstm", {"attention_heads": -1}, r"attention_heads must be >= 0"),
+        ("transformer", {"d_model": 10, "attention_heads": 4}, r"must divide d_model=10"),
+        ("transformer", {"attention_heads": 0}, r"attention_heads must be >= 1"),
+        ("transformer", {"ff_size": 0}, r"ff_size must be >= 1"),
+        ("transformer", {"hidden_size": 8}, r"'hidden_size'"),
     ],
 )
 def test_bad_configs_raise_config_error(name, hyper, message):
@@ -371,7 +385,7 @@ def test_memory_estimate_within_2x_of_cuda_peak(name, extra, autocast):
 
 
 @pytest.mark.skipif(not CUDA, reason="needs a CUDA device")
-@pytest.mark.parametrize("name", ["lstm", "gru", "linear"])
+@pytest.mark.parametrize("name", ["lstm", "gru", "transformer", "linear"])
 def test_cuda_bf16_autocast_forward_backward(name):
     model = build_model(name, F, **small(name, n_classification=1)).cuda()
     with torch.autocast("cuda", dtype=torch.bfloat16):

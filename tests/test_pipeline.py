@@ -109,14 +109,20 @@ def test_rebalances_at_month_ends_and_trades_from_the_next_day(ci_run):
             "training.epochs=1",
         ),
         ("model.ensemble={members: [{name: ridge}]}", "training.epochs=1"),
+        (
+            "model.name=transformer",
+            "model.params={d_model: 8, num_layers: 1, attention_heads: 2}",
+            "training.epochs=1",
+        ),
     ],
-    ids=["lstm", "lightgbm", "ridge", "gat", "ensemble"],
+    ids=["lstm", "lightgbm", "ridge", "gat", "ensemble", "transformer"],
 )
 def test_no_look_ahead_end_to_end(tmp_path, model):
     """Change every price after D: predictions, weights decided <= D and returns <= D stay.
 
     For the attention LSTM, each tabular baseline, graph attention across assets (an
-    asset reads other assets' data too) and an ensemble, on the same folds."""
+    asset reads other assets' data too), an ensemble and the Transformer, on the same
+    folds."""
     config = ci_config(*model)
     panel = load_run_panel(config)
     reference = run(config, tmp_path / "reference", panel=panel)

@@ -285,8 +285,8 @@ def test_a_key_or_value_the_config_refuses_stops_the_study_up_front(tmp_path, ke
 
 
 def test_space_level_errors(tmp_path):
-    with pytest.raises(ConfigError, match="unknown model 'transformer'"):
-        parse_search_space({"transformer": {"training.loss": {"type": "categorical"}}})
+    with pytest.raises(ConfigError, match="unknown model 'tcn'"):
+        parse_search_space({"tcn": {"training.loss": {"type": "categorical"}}})
     with pytest.raises(ConfigError, match=r"lstm\.data\.start: data\.\* and model\.name"):
         parse_search_space({"lstm": {"data.start": {"type": "categorical", "choices": ["x"]}}})
     with pytest.raises(ConfigError, match="no entry for model 'gru'"):

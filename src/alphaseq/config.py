@@ -59,7 +59,9 @@ class FeatureConfig(_Section):
     """Which features to compute and how to normalise them."""
 
     names: list[str] | None = Field(
-        None, description="Feature names; default: the default set the data supports."
+        None,
+        description="Feature names and group names (alpha158, alpha158_close, ...); "
+        "default: the default set the data supports.",
     )
     cross_section: Literal["rank", "robust_zscore"] | None = None
     scaler: Literal["robust", "standard"] | None = "robust"
@@ -70,16 +72,16 @@ class FeatureConfig(_Section):
     def _known_names(cls, names: list[str] | None) -> list[str] | None:
         if names is None:
             return None
-        from alphaseq.features.registry import resolve_feature
+        from alphaseq.features.registry import expand_feature_names
 
         if not names:
             raise ValueError("the feature list is empty")
-        for name in names:
-            try:
-                resolve_feature(name)
-            except ConfigError as exc:
-                raise ValueError(str(exc)) from None
-        return names
+        try:
+            # Groups (alpha158, ...) become their feature names here, so that every
+            # stage downstream sees the same explicit list.
+            return expand_feature_names(names)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
 
 
 class LabelConfig(_Section):

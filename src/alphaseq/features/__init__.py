@@ -10,16 +10,20 @@ from alphaseq.features.normalize import (
 from alphaseq.features.registry import (
     DEFAULT_FEATURES,
     FEATURE_FAMILIES,
+    FEATURE_GROUPS,
     FeatureFamily,
     FeatureSet,
     compute_features,
+    expand_feature_names,
     register_feature,
+    register_feature_group,
     resolve_feature,
 )
 
 __all__ = [
     "DEFAULT_FEATURES",
     "FEATURE_FAMILIES",
+    "FEATURE_GROUPS",
     "LABEL_KINDS",
     "FeatureFamily",
     "FeatureInputs",
@@ -29,7 +33,9 @@ __all__ = [
     "compute_features",
     "cross_sectional_rank",
     "cross_sectional_robust_zscore",
+    "expand_feature_names",
     "make_labels",
     "register_feature",
+    "register_feature_group",
     "resolve_feature",
 ]

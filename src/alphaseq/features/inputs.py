@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable
 from functools import cached_property
 
 import numpy as np
@@ -14,6 +15,9 @@ from alphaseq.features._rolling import forward_fill
 #: (it stopped trading), so "alive" must not depend on later data: features stay defined
 #: for up to this many days after the last close, then are NaN until the next close.
 MAX_FILL_DAYS = 10
+
+#: Bytes of sibling results :meth:`FeatureInputs.shared` keeps for later features.
+SHARED_BYTES = 256 * 2**20
 
 
 def causal_alive(mask: np.ndarray, max_fill: int = MAX_FILL_DAYS) -> np.ndarray:
@@ -51,10 +55,47 @@ class FeatureInputs:
         self.started = np.logical_or.accumulate(mask, axis=0)
         #: Where features are defined; causal, see :func:`causal_alive`.
         self.alive = causal_alive(mask)
+        self._shared: dict[Hashable, dict[str, np.ndarray]] = {}
 
     def has(self, field: str) -> bool:
         """Whether the panel carries ``field``."""
         return field in self.panel.fields
+
+    def shared(
+        self, key: Hashable, part: str, compute: Callable[[], dict[str, np.ndarray]]
+    ) -> np.ndarray:
+        """One part of a computation that several features share.
+
+        A rolling regression gives slope, R² and residual at once, one sort of each
+        window gives both quantiles: the first feature that asks runs ``compute`` and
+        gets its ``part``; the other parts are kept for the sibling features, handed
+        out once each, and dropped oldest first beyond :data:`SHARED_BYTES` (a
+        dropped part is recomputed if asked for later).
+
+        Parameters
+        ----------
+        key : hashable
+            Names the computation and its arguments, e.g. ``("ols", 20)``.
+        part : str
+            The result wanted, one of the keys ``compute`` returns.
+        compute : callable
+            ``compute() -> {part: (T, N) array}``.
+
+        Returns
+        -------
+        numpy.ndarray
+        """
+        parts = self._shared.pop(key, None)
+        if parts is None or part not in parts:
+            parts = compute()
+        value = parts.pop(part)
+        if parts:
+            self._shared[key] = parts
+            held = sum(a.nbytes for p in self._shared.values() for a in p.values())
+            while held > SHARED_BYTES and self._shared:
+                oldest = self._shared.pop(next(iter(self._shared)))
+                held -= sum(a.nbytes for a in oldest.values())
+        return value
 
     @cached_property
     def close(self) -> np.ndarray:

@@ -3,7 +3,8 @@
 Every model maps (B, L, F) windows to a :class:`ModelOutput` and stores its
 hyper-parameters in ``model.config`` so that ``build_model(name, **model.config)``
 rebuilds it. Built-in names: ``"lstm"`` (:class:`AttentionLSTM`), ``"gru"``
-(:class:`AttentionGRU`), ``"gat"`` (:class:`GraphAttentionLSTM`, attention across the
+(:class:`AttentionGRU`), ``"transformer"`` (:class:`TemporalTransformer`, self-attention
+over the window), ``"gat"`` (:class:`GraphAttentionLSTM`, attention across the
 assets of each date) and ``"linear"`` (:class:`LinearBaseline`).
 """
 
@@ -18,6 +19,7 @@ from alphaseq.models.base import (
 )
 from alphaseq.models.graph_attention import GraphAttentionLSTM
 from alphaseq.models.linear import LinearBaseline
+from alphaseq.models.transformer import TemporalTransformer
 
 __all__ = [
     "MODELS",
@@ -27,6 +29,7 @@ __all__ = [
     "GraphAttentionLSTM",
     "LinearBaseline",
     "ModelOutput",
+    "TemporalTransformer",
     "build_model",
     "count_parameters",
     "register_model",
