@@ -90,3 +90,80 @@ def test_predict_csv_of_hostile_tickers_opens_as_text(ci_run, tmp_path):
     text = out.read_text()
     assert "'=HYPERLINK" in text and "'@SUM(A1)" in text
     assert not any(line.startswith(("=", "@", "+")) for line in text.splitlines())
+
+
+# ----------------------------------------------------------------------------- config values
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("training.epochs=true", "training: epochs must be a number, got true"),
+        ("portfolio.top_k=false", "portfolio: top_k must be a number, got false"),
+        ("data.start=banana", "data.start: must be a date written YYYY-MM-DD, got 'banana'"),
+        ("data.start=31/01/2014", "data.start: must be a date written YYYY-MM-DD"),
+        ("data.end=2014-02-30", "--set data.end: '2014-02-30' is not valid"),
+        ("data.end='2014-02-30'", "data.end: '2014-02-30' is not a calendar date"),
+        ("data.end=3000-01-01", "'3000-01-01' is outside the dates supported"),
+        ("training.device=banana", "training.device: device must be 'auto', 'cpu', 'cuda'"),
+    ],
+)
+def test_careless_config_values_get_one_message_and_exit_2(override, message, tmp_path):
+    result = runner.invoke(app, ["run", "ci", "--set", override, "--out", str(tmp_path / "r")])
+    assert result.exit_code == 2, result.output
+    assert message in " ".join(result.output.split())
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "r").exists()  # refused before anything is written
+
+
+def test_yaml_alias_bomb_is_refused_quickly_with_a_short_message(tmp_path):
+    lines = ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    for level in range(1, 9):
+        lines.append(f"a{level}: &a{level} [" + ", ".join([f"*a{level - 1}"] * 9) + "]")
+    lines.append("name: *a8")  # 9**9 strings once expanded: ~3 GB as a repr
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text("\n".join(lines) + "\n")
+    result = runner.invoke(app, ["run", str(bomb)])
+    assert result.exit_code == 2
+    assert "name: Input should be a valid string" in result.output
+    assert len(result.output) < 5000  # the value is shortened, not expanded
+
+
+def test_oversized_config_file_is_refused(tmp_path):
+    big = tmp_path / "big.yaml"
+    big.write_text("name: x\n" + "# padding\n" * 120_000)
+    result = runner.invoke(app, ["run", str(big)])
+    assert result.exit_code == 2
+    assert "experiment files are limited to 1 MiB" in result.output
+
+
+def test_predict_date_that_is_not_a_date(tmp_path):
+    result = runner.invoke(
+        app, ["predict", "--checkpoint", str(tmp_path / "none.ckpt"), "--date", "banana"]
+    )
+    assert result.exit_code == 2
+    assert "--date must be a date written YYYY-MM-DD, got 'banana'" in result.output
+
+
+def test_out_pointing_at_a_file_is_a_clear_error(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    result = runner.invoke(app, ["run", "ci", "--out", str(blocker / "run")])
+    assert result.exit_code == 2, result.output
+    assert "cannot read or write" in result.output and "Traceback" not in result.output
+
+
+def test_unexpected_errors_are_one_line_and_point_to_verbose(monkeypatch, capsys):
+    import alphaseq.cli as cli
+
+    def broken():
+        raise KeyError("history")
+
+    monkeypatch.setattr(cli, "_VERBOSE", False)
+    wrapped = cli._user_errors(broken)
+    with pytest.raises(cli.typer.Exit) as exit_info:
+        wrapped()
+    assert exit_info.value.exit_code == 1
+    printed = " ".join(capsys.readouterr().err.split())
+    assert "internal error: KeyError: 'history'" in printed and "--verbose" in printed
+    monkeypatch.setattr(cli, "_VERBOSE", True)
+    with pytest.raises(KeyError):  # --verbose: the traceback, for a bug report
+        wrapped()

@@ -42,8 +42,35 @@ def _user_errors(command: F) -> F:
         except AlphaseqError as exc:
             err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
+        except OSError as exc:
+            # An output path that is a file, a read-only file system, a full disk: the
+            # user's environment, not a bug.
+            where = f" '{exc.filename}'" if exc.filename else ""
+            reason = exc.strerror or str(exc)
+            err_console.print(
+                f"[bold red]error:[/] cannot read or write{where}: {reason}",
+                highlight=False,
+                soft_wrap=True,
+            )
+            raise typer.Exit(2) from None
+        except (typer.Exit, typer.Abort, typer.TyperException):
+            raise
+        except Exception as exc:
+            if _VERBOSE:
+                raise
+            err_console.print(
+                f"[bold red]internal error:[/] {type(exc).__name__}: {str(exc)[:300]}"
+                " - run again with --verbose for the traceback, and please report it",
+                highlight=False,
+                soft_wrap=True,
+            )
+            raise typer.Exit(1) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+#: Set by ``--verbose``: unexpected errors then show their traceback.
+_VERBOSE = False
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -69,6 +96,8 @@ def main_options(
     ] = False,
 ) -> None:
     """alphaseq: learn temporal patterns in stock panels and test them honestly."""
+    global _VERBOSE
+    _VERBOSE = verbose
     _setup_logging(verbose)
 
 
@@ -595,10 +624,15 @@ def predict_command(
     """Forecast every ticker for one date from a saved checkpoint."""
     from pathlib import Path
 
+    from alphaseq._config_base import check_iso_date
     from alphaseq.data import load_panel
     from alphaseq.errors import ConfigError
     from alphaseq.forecaster import Forecaster
 
+    try:
+        check_iso_date(date)
+    except ValueError as exc:
+        raise ConfigError(f"--date {exc}") from None
     model = Forecaster.load(checkpoint)
     recorded = model.metadata_.get("data", {}) if hasattr(model, "metadata_") else {}
     source = data or recorded.get("source")

@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
+from alphaseq._config_base import SettingsSection, check_iso_date, short_repr
 from alphaseq.errors import ConfigError
 from alphaseq.portfolio.constructors import CONSTRUCTOR_SPECS, ConstructorConfig
 from alphaseq.training.trainer import TrainerConfig
@@ -23,8 +24,8 @@ from alphaseq.training.trainer import TrainerConfig
 _PIPELINE_MODEL_ARGS = {"n_features", "n_regression", "n_classification", "n_classes"}
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class _Section(SettingsSection):
+    pass
 
 
 class DataConfig(_Section):
@@ -51,8 +52,8 @@ class DataConfig(_Section):
     def _iso_date(cls, value: Any) -> Any:
         # YAML reads an unquoted 2014-01-01 as a date object: accept it as written.
         if isinstance(value, (_dt.date, _dt.datetime)):
-            return value.isoformat()[:10]
-        return value
+            value = value.isoformat()[:10]
+        return check_iso_date(value)
 
 
 class FeatureConfig(_Section):
@@ -312,7 +313,9 @@ def apply_overrides(values: dict[str, Any], overrides: list[str]) -> dict[str, A
         try:
             value = yaml.safe_load(raw) if raw.strip() else None
         except yaml.YAMLError:
-            raise ConfigError(f"--set {key}: cannot read the value {raw!r}") from None
+            raise ConfigError(f"--set {key}: cannot read the value {short_repr(raw)}") from None
+        except ValueError as exc:  # YAML reads 2014-02-30 as a date, which fails
+            raise ConfigError(f"--set {key}: {short_repr(raw)} is not valid: {exc}") from None
         node = result
         parts = key.split(".")
         for part in parts[:-1]:
@@ -329,15 +332,29 @@ def json_copy(values: dict[str, Any]) -> dict[str, Any]:
     return {k: json_copy(v) if isinstance(v, dict) else v for k, v in values.items()}
 
 
+#: Largest experiment file read: configs are a few KB; anything this big is a mistake.
+MAX_CONFIG_BYTES = 1 << 20
+
+
 def read_config_values(path: str | Path) -> dict[str, Any]:
     """Read a YAML experiment file into a dict (not yet validated)."""
     path = Path(path)
     if not path.exists():
         raise ConfigError(f"config file not found: '{path}'")
+    if not path.is_file():
+        raise ConfigError(f"'{path}' is not a file")
+    size = path.stat().st_size
+    if size > MAX_CONFIG_BYTES:
+        raise ConfigError(
+            f"'{path}' is {size / 2**20:.1f} MiB; experiment files are limited to "
+            f"{MAX_CONFIG_BYTES >> 20} MiB (is this the right file?)"
+        )
     try:
         values = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
         raise ConfigError(f"'{path}' is not valid YAML: {exc}") from None
+    except ValueError as exc:  # e.g. an impossible date such as 2014-02-30
+        raise ConfigError(f"'{path}' holds a value YAML cannot read: {exc}") from None
     if not isinstance(values, dict):
         raise ConfigError(f"'{path}': expected a mapping of sections at the top level")
     return values
@@ -360,11 +377,11 @@ def _describe(exc: ValidationError, source: str) -> str:
             message = f"unknown key; allowed: {allowed}"
         elif error["type"] == "literal_error":
             allowed = error.get("ctx", {}).get("expected", "")
-            message = f"got {value!r}; allowed: {allowed}"
+            message = f"got {short_repr(value)}; allowed: {allowed}"
         elif error["type"] == "value_error":
             message = str(error.get("ctx", {}).get("error", message))
         elif value is not None and not isinstance(value, dict):
-            message = f"{message} (got {value!r})"
+            message = f"{message} (got {short_repr(value)})"
         lines.append(f"{key}: {message}")
     return f"{source}: " + "; ".join(lines)
 

@@ -25,12 +25,13 @@ from typing import Annotated, ClassVar, Literal
 import cvxpy as cp
 import numpy as np
 import sklearn.utils.validation as skv
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from skfolio.measures import RiskMeasure
 from skfolio.moments import OAS, BaseMu, EmpiricalCovariance, LedoitWolf
 from skfolio.optimization import HierarchicalRiskParity, MeanRisk, ObjectiveFunction
 from skfolio.prior import EmpiricalPrior
 
+from alphaseq._config_base import SettingsSection
 from alphaseq._logging import logger
 from alphaseq.backtest.engine import tradable as tradable_at
 from alphaseq.errors import ConfigError
@@ -581,14 +582,12 @@ CONSTRUCTORS: dict[str, type[PortfolioConstructor]] = {
 
 
 # ------------------------------------------------------------------------- config specs
-class ConstructorSpec(BaseModel):
+class ConstructorSpec(SettingsSection):
     """Base of the typed config of one constructor (an entry of ``portfolio.constructors``).
 
     Each subclass names its ``type``, holds only the keys that constructor reads, and
     builds it: adding a constructor means adding its class and its spec here.
     """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str = Field(min_length=1, description="Strategy name in the outputs, e.g. 'tilt_hrp'.")
 

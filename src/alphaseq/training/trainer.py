@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 from torch import nn
 
+from alphaseq._config_base import SettingsSection
 from alphaseq._logging import logger
 from alphaseq.errors import ConfigError
 from alphaseq.losses import LossBatch, make_loss, needs_date_major
@@ -36,10 +37,8 @@ from alphaseq.windows import WindowDataset
 Monitor = Literal["loss", "ic", "rank_ic", "sharpe"]
 
 
-class TrainerConfig(BaseModel):
+class TrainerConfig(SettingsSection):
     """Every knob of the training loop (validated; unknown keys are errors)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     epochs: int = Field(20, ge=1)
     batch_size: int = Field(512, ge=1)
@@ -68,6 +67,20 @@ class TrainerConfig(BaseModel):
     device: str = "auto"
     progress: bool = True
     max_batches_per_epoch: int | None = Field(None, ge=1)
+
+    @field_validator("device")
+    @classmethod
+    def _device_name(cls, value: str) -> str:
+        if value == "auto":
+            return value
+        try:
+            torch.device(value)
+        except (RuntimeError, ValueError):
+            shown = value if len(value) <= 40 else value[:37] + "..."
+            raise ValueError(
+                f"device must be 'auto', 'cpu', 'cuda', 'cuda:<index>' or 'mps', got {shown!r}"
+            ) from None
+        return value
 
     @field_validator("dates_per_batch", mode="before")
     @classmethod
