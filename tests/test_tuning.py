@@ -410,11 +410,17 @@ def _load(storage: str, study: str) -> list[optuna.trial.FrozenTrial]:
     return optuna.load_study(study_name=study, storage=storage).get_trials(deepcopy=False)
 
 
+def _distinct_params(trials: list[optuna.trial.FrozenTrial]) -> int:
+    return len({json.dumps(t.params, sort_keys=True) for t in trials})
+
+
 def test_two_workers_share_one_postgresql_study(postgres_url, tmp_path):
-    workers = [_worker(tmp_path, f"w{k}", postgres_url, "shared", 2, seed=k) for k in (1, 2)]
+    # The same seed on both workers, started together: their draws must still differ.
+    workers = [_worker(tmp_path, f"w{k}", postgres_url, "shared", 2, seed=0) for k in (1, 2)]
     for process in workers:
         _finish(process)
     trials = _load(postgres_url, "shared")
+    assert _distinct_params(trials) == len(trials) == 4
     numbers = [t.number for t in trials]
     assert sorted(numbers) == [0, 1, 2, 3]  # every trial once: unique, none lost
     states = {t.state for t in trials}
@@ -479,3 +485,40 @@ def test_a_killed_worker_fails_its_trial_and_the_study_goes_on(postgres_url, tmp
     summary = json.loads((tmp_path / "after" / "tuning.json").read_text())
     assert summary["n_failed"] == 1 and summary["n_trials"] == len(trials)
     assert summary["storage"] == postgres_url
+
+
+def test_two_workers_on_one_sqlite_study_never_draw_alike(tmp_path):
+    storage = f"sqlite:///{tmp_path / 'shared.db'}"
+    workers = [_worker(tmp_path, f"w{k}", storage, "shared", 2, seed=0) for k in (1, 2)]
+    for process in workers:
+        _finish(process)
+    trials = _load(storage, "shared")
+    assert sorted(t.number for t in trials) == [0, 1, 2, 3]
+    assert _distinct_params(trials) == 4
+    summary = json.loads((tmp_path / "w1" / "tuning.json").read_text())
+    assert summary["n_configurations"] <= summary["n_trials"] and "n_running" in summary
+
+
+def test_trial_seeded_sampler_draws_by_trial_number():
+    from alphaseq.tuning.sampler import TrialSeededSampler
+
+    def draws(seed, n=6):
+        study = optuna.create_study(sampler=TrialSeededSampler(seed))
+        study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=n)
+        return [t.params["x"] for t in study.trials]
+
+    first = draws(0)
+    assert first == draws(0)  # reproducible from the seed
+    assert len(set(first)) == 6 and first != draws(1)
+    sampler = TrialSeededSampler(0)
+    assert len({sampler.trial_seed(k) for k in range(100)}) == 100
+    assert TrialSeededSampler(None).trial_seed(3) is None
+
+
+def test_configurations_tried_counts_distinct_configurations(tmp_path):
+    """Two trials that drew the same parameters are one configuration tried."""
+    space = {"lstm": {"model.params.hidden_size": {"type": "categorical", "choices": [8]}}}
+    result = tune(_values(), n_trials=2, out_dir=tmp_path, space=space, progress=False)
+    assert result.n_trials == 2 and result.n_configurations == 1
+    best = result.best_config.read_text()
+    assert "configurations_tried: 1" in best and "1 distinct configuration(s)" in best

@@ -518,14 +518,16 @@ def tune_command(
         str, typer.Option("--metric", help="Validation figure: rank_ic, ic, sharpe or loss.")
     ] = "rank_ic",
     pruner: Annotated[str, typer.Option("--pruner", help="median, halving or none.")] = "median",
-    seed: Annotated[int | None, typer.Option("--seed", help="Sampler seed.")] = None,
+    seed: Annotated[
+        int,
+        typer.Option("--seed", help="Sampler seed; each trial draws from it and its trial number."),
+    ] = 0,
     overrides: Annotated[
         list[str] | None, typer.Option("--set", help="Override a config value (repeatable).")
     ] = None,
 ) -> None:
     """Search hyper-parameters on the walk-forward VALIDATION windows only (never the tests)."""
     import datetime as dt
-    import os
     from pathlib import Path
 
     from alphaseq.config import apply_overrides
@@ -546,13 +548,14 @@ def tune_command(
         space=space,
         pruner=pruner,
         metric=metric,
-        seed=seed if seed is not None else os.getpid(),  # parallel workers must not draw alike
+        seed=seed,  # per trial number: workers sharing a study never draw alike
         source=source,
     )
     console.print(
         f"study {result.study_name!r}: {result.n_trials} trials recorded "
-        f"({result.n_complete} complete, {result.n_pruned} pruned, {result.n_failed} failed); "
-        f"best validation {metric}: {result.best_value}",
+        f"({result.n_complete} complete, {result.n_pruned} pruned, {result.n_failed} failed, "
+        f"{result.n_running} running elsewhere; {result.n_configurations} distinct "
+        f"configurations); best validation {metric}: {result.best_value}",
         highlight=False,
     )
     if result.best_config is not None:

@@ -56,6 +56,7 @@ from alphaseq.experiment import (
 from alphaseq.features import FeatureSet, compute_features
 from alphaseq.forecaster import TaskLabels
 from alphaseq.models import build_model
+from alphaseq.tuning.sampler import TrialSeededSampler
 from alphaseq.tuning.space import (
     ParamSpec,
     apply_params,
@@ -249,8 +250,11 @@ class TuningResult:
         Configurations evaluated in the whole study (complete + pruned + failed; invalid
         combinations that were never trained are left out): the number of trials the
         deflated Sharpe ratio must account for.
-    n_complete, n_pruned, n_failed, n_invalid : int
-        Trials by outcome.
+    n_complete, n_pruned, n_failed, n_invalid, n_running : int
+        Trials by outcome (running: started by a worker and not finished yet).
+    n_configurations : int
+        Distinct parameter sets among the evaluated trials: what the best run's
+        deflated Sharpe ratio is corrected for (a repeated configuration is no new try).
     best_value : float or None
         The best mean validation figure.
     best_params : dict
@@ -271,6 +275,8 @@ class TuningResult:
     best_params: dict[str, Any]
     best_config: Path | None
     out_dir: Path
+    n_running: int = 0
+    n_configurations: int = 0
     study: optuna.Study | None = field(default=None, repr=False)
 
 
@@ -333,9 +339,10 @@ def tune(
     pruner : {"median", "halving", "none"} or optuna pruner, default "median"
         Stops poor trials after a fold (the folds are the pruning steps).
     seed : int or None, default 0
-        Seed of the TPE sampler, offset by the number of trials already in the study so
-        that a resumed study draws new configurations. Give parallel workers different
-        seeds (or None) so that they do not draw the same ones.
+        Base seed of the TPE sampler; each trial's draws are seeded from it and the
+        trial's number (see :class:`~alphaseq.tuning.sampler.TrialSeededSampler`), so
+        workers sharing a study never repeat each other's draws and a resumed study
+        draws new configurations. The same seed gives every worker the same settings.
     progress : bool, default True
         Show trials done and the best value so far (rich).
     metric : {"rank_ic", "ic", "sharpe", "loss"}, default "rank_ic"
@@ -387,8 +394,8 @@ def tune(
         )
         _fail_stale(study)
         existing = len(study.get_trials(deepcopy=False))
-        # Offset by the trials so far, so that a resumed study draws new configurations.
-        study.sampler = optuna.samplers.TPESampler(seed=None if seed is None else seed + existing)
+        # Seeded per trial number: parallel workers and a resumed study draw anew.
+        study.sampler = TrialSeededSampler(seed)
         logger.info("study %r in %s: %d trial(s) so far", name, _hide_password(url), existing)
         with _Progress(progress, n_trials, name) as display:
             study.optimize(
@@ -483,6 +490,8 @@ def _count(trials: list[optuna.trial.FrozenTrial]) -> dict[str, int]:
         "n_running": sum(t.state == State.RUNNING for t in trials),
     }
     counts["n_trials"] = counts["n_complete"] + counts["n_pruned"] + counts["n_failed"]
+    evaluated = [t for t in valid if t.state in (State.COMPLETE, State.PRUNED, State.FAIL)]
+    counts["n_configurations"] = len({json.dumps(t.params, sort_keys=True) for t in evaluated})
     return counts
 
 
@@ -500,11 +509,14 @@ def _write_results(
     best_path = None
     if best is not None:
         config = parse_config(apply_params(values, best.params), source="best trial")
-        # The run of the best configuration deflates its Sharpe ratio by the trials run.
-        config = config.model_copy(update={"configurations_tried": max(counts["n_trials"], 1)})
+        # The run of the best configuration deflates its Sharpe ratio by the distinct
+        # configurations evaluated (a repeated draw is no new try).
+        tried = max(counts["n_configurations"], 1)
+        config = config.model_copy(update={"configurations_tried": tried})
         header = (
             f"# Best configuration of study {study.study_name!r}: trial {best.number}, mean "
-            f"validation value {best.value:.6g} over {counts['n_trials']} trial(s).\n"
+            f"validation value {best.value:.6g} over {counts['n_trials']} trial(s), "
+            f"{counts['n_configurations']} distinct configuration(s).\n"
             f"# Parameters: {json.dumps(best.params)}\n"
         )
         best_path = out / "best.yaml"
@@ -544,6 +556,7 @@ def _write_results(
         **{k: counts[k] for k in ("n_trials", "n_complete", "n_pruned", "n_failed")},
         "n_invalid": counts["n_invalid"],
         "n_running": counts["n_running"],
+        "n_configurations": counts["n_configurations"],
         "best_value": None if best is None else best.value,
         "best_params": {} if best is None else best.params,
         "best_trial": None if best is None else best.number,
@@ -560,6 +573,8 @@ def _write_results(
         n_pruned=counts["n_pruned"],
         n_failed=counts["n_failed"],
         n_invalid=counts["n_invalid"],
+        n_running=counts["n_running"],
+        n_configurations=counts["n_configurations"],
         best_value=summary["best_value"],
         best_params=dict(summary["best_params"]),
         best_config=best_path,
