@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -167,3 +168,81 @@ def test_unexpected_errors_are_one_line_and_point_to_verbose(monkeypatch, capsys
     monkeypatch.setattr(cli, "_VERBOSE", True)
     with pytest.raises(KeyError):  # --verbose: the traceback, for a bug report
         wrapped()
+
+
+# ----------------------------------------------------------------------------- universes
+def test_one_ticker_in_cross_sectional_mode_points_at_timing(tmp_path):
+    from alphaseq.config import parse_config
+    from alphaseq.data import load_panel
+    from alphaseq.errors import ConfigError
+    from alphaseq.experiment import check_universe
+
+    dates = pd.bdate_range("2014-01-01", periods=30)
+    one = load_panel(pd.DataFrame({"date": dates, "ticker": "SPY", "close": range(1, 31)}))
+    with pytest.raises(ConfigError, match="needs at least 2; to trade one instrument set mode"):
+        check_universe(parse_config({}), one)
+
+
+def test_top_k_at_or_above_the_universe_is_refused():
+    result = runner.invoke(app, ["run", "ci", "--set", "portfolio.top_k=20"])
+    assert result.exit_code == 2
+    text = " ".join(result.output.split())
+    assert "portfolio.top_k = 20 but" in text and "holds 20 tickers" in text
+    assert "same portfolio as equal weight" in text
+
+
+def test_a_constructor_failing_at_every_rebalance_is_reported_failed(monkeypatch):
+    from alphaseq.data import load_panel
+    from alphaseq.experiment import strategies
+    from alphaseq.portfolio.constructors import HRP, OptimizationFailed, PortfolioConstraints
+
+    def always_fails(self, scores, history, drifted, tradable):
+        raise OptimizationFailed("planted")
+
+    monkeypatch.setattr(HRP, "_target", always_fails)
+    panel = load_panel("sp500")
+    close = panel.close.astype(np.float64)
+    rows = np.arange(300, 400, 21)
+    record = strategies._traded(
+        panel,
+        close,
+        rows,
+        420,
+        HRP(constraints=PortfolioConstraints()),
+        np.zeros_like(close),
+        10.0,
+    )
+    construction = record["construction"]
+    assert construction["failed"] is True and construction["fallbacks"] == len(rows)
+    assert "failed at every rebalance (5 of 5)" in construction["failure"]
+
+
+def test_the_cli_marks_a_failed_strategy_instead_of_showing_flat_cash(capsys):
+    from alphaseq.cli import _print_strategies
+
+    figures = {"sharpe": None, "total_return": 0.0, "ann_vol": 0.0}
+    metrics = {
+        "run": {"top_k": 5, "cost_bps": 10, "out_of_sample": {"start": "a", "end": "b"}},
+        "strategies": {"equal_weight": {"sharpe": 1.0}, "hrp": figures},
+        "construction": {"hrp": {"failed": True, "failure": "it held no position"}},
+    }
+    _print_strategies(metrics)
+    printed = capsys.readouterr().out
+    assert "failed" in printed and "strategy hrp failed: it held no position" in printed
+    assert "+0.0%" not in printed  # no flat-cash figures on its row
+
+
+def test_prices_beyond_float32_are_counted_repairs_not_inf_or_zero():
+    from alphaseq.data import load_panel
+
+    frame = pd.DataFrame(
+        {
+            "date": np.repeat(pd.bdate_range("2014-01-01", periods=3), 2),
+            "ticker": ["A", "B"] * 3,
+            "close": [1.0, 2.0, 1e39, 2.0, 1e-40, 2.0],
+        }
+    )
+    panel = load_panel(frame)
+    assert np.isnan(panel.close[1:, 0]).all() and np.isfinite(panel.close[:, 1]).all()
+    repair = next(r for r in panel.repairs if r.kind == "out_of_float32_range")
+    assert repair.count == 2 and "close of A on 2014-01-02" in repair.detail

@@ -479,3 +479,29 @@ def test_hrp_memo_gives_skfolio_weights_and_cannot_be_corrupted():
         fresh.max() > cap
         and constructors_module._hrp_weights(window, universe, cap).max() <= cap + 1e-9
     )
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: HRP(constraints=NO_CAPS),
+        lambda: Tilt(base="hrp", strength=0.5, constraints=NO_CAPS),
+        lambda: MeanVariance(risk_aversion=5.0, constraints=NO_CAPS),
+    ],
+    ids=["hrp", "tilt_hrp", "mean_variance"],
+)
+def test_a_suspended_asset_is_dropped_from_the_risk_model_not_fatal(build):
+    """One ticker with a constant price (zero returns for years) used to break HRP at
+    every rebalance: the strategy then sat in cash for the whole test."""
+    rng = np.random.default_rng(3)
+    history = rng.normal(0.0, 0.01, (300, 6)) @ rng.normal(0.0, 1.0, (6, 6))
+    history[:, 2] = 0.0  # suspended: constant close
+    ok = np.ones(6, dtype=bool)
+    constructor = build()
+    weights = constructor.weights(rng.normal(size=6), history, np.zeros(6), ok)
+    assert constructor.n_failures == 0
+    assert weights[2] == 0 and weights.sum() == pytest.approx(1.0)
+    if isinstance(constructor, HRP):
+        live = [0, 1, 3, 4, 5]
+        reference = HierarchicalRiskParity().fit(history[-252:, live]).weights_
+        np.testing.assert_allclose(weights[live], reference, atol=1e-12)

@@ -131,6 +131,8 @@ def data_check(
 
 
 def _print_summary(summary: Any) -> None:
+    from alphaseq.data.checks import STALE_RUN
+
     table = Table(title=f"Data check: {summary.name}", show_header=False, title_justify="left")
     table.add_column(style="bold", overflow="fold")
     table.add_column(overflow="fold")
@@ -154,6 +156,22 @@ def _print_summary(summary: Any) -> None:
             f"{e['ticker']} {e['date']} {e['move']:+.0%}" for e in summary.large_move_examples[:3]
         )
     table.add_row("one-day moves over 50%", moves)
+    weekend = summary.weekend_dates
+    table.add_row(
+        "weekend dates",
+        f"{len(weekend)}"
+        + (f"  e.g. {', '.join(weekend[:3])} (day and month swapped?)" if weekend else ""),
+    )
+    stale = summary.stale_tickers
+    table.add_row(
+        f"not trading (>= {STALE_RUN} days flat or without volume)",
+        f"{len(stale)}"
+        + (
+            ": " + ", ".join(f"{s['ticker']} {s['days']}d from {s['since']}" for s in stale[:5])
+            if stale
+            else ""
+        ),
+    )
     short = summary.short_tickers
     need = summary.lookback + summary.horizon
     table.add_row(
@@ -328,13 +346,27 @@ def _print_strategies(metrics: dict[str, Any]) -> None:
     table.add_column("strategy", style="bold", no_wrap=True, min_width=12)
     for _, header, _ in columns:
         table.add_column(header, justify="right")
+    construction = metrics.get("construction") or {}
+    failed = {
+        name: block.get("failure")
+        for name, block in construction.items()
+        if isinstance(block, dict) and block.get("failed")
+    }
     for name, figures in metrics["strategies"].items():
+        if name in failed:  # flat cash is no result: no figures, a clear mark
+            table.add_row(f"[red]{name}[/]", "[red]failed[/]", *["-"] * (len(columns) - 1))
+            continue
         cells = []
         for key, _, fmt in columns:
             value = figures.get(key)
             cells.append("-" if value is None else fmt.format(value))
         table.add_row(name, *cells)
     console.print(table)
+    for name, reason in failed.items():
+        console.print(
+            f"[red]strategy {name} failed[/]: {reason}; it never traded (see run.log)",
+            highlight=False,
+        )
     _print_significance(metrics.get("significance", {}))
     forecast = metrics.get("forecast", {})
     if forecast.get("time_series_ic") is not None:

@@ -43,6 +43,16 @@ class DataConfig(_Section):
         "the features.",
     )
     end: str | None = Field(None, description="Last date used (YYYY-MM-DD).")
+    date_format: str | None = Field(
+        None,
+        description="strptime format of the file's dates, e.g. '%d/%m/%Y', when day and "
+        "month cannot be told apart from the data.",
+    )
+    timezone: str | None = Field(
+        None,
+        description="IANA zone (e.g. America/New_York) whose calendar days timestamps with "
+        "offsets are read in; default: the day as written.",
+    )
     survivorship_bias: str | None = Field(
         None, description="Say why results on this data carry survivorship bias, if they do."
     )
@@ -54,6 +64,21 @@ class DataConfig(_Section):
         if isinstance(value, (_dt.date, _dt.datetime)):
             value = value.isoformat()[:10]
         return check_iso_date(value)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        import zoneinfo
+
+        if value is None:
+            return None
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown timezone {short_repr(value)}; use an IANA name such as 'America/New_York'"
+            ) from None
+        return value
 
 
 class FeatureConfig(_Section):

@@ -12,6 +12,10 @@ from alphaseq.data.panel import Panel
 #: A one-day close-to-close move above this (in absolute value) is flagged as suspicious.
 LARGE_MOVE = 0.5
 
+#: A ticker whose close stays unchanged (or whose volume stays zero) for this many
+#: consecutive trading days in its life is flagged as not trading (a suspended stock).
+STALE_RUN = 63
+
 
 @dataclass
 class DataSummary:
@@ -42,6 +46,8 @@ class DataSummary:
     benchmark: str | None
     survivorship_bias: str | None
     repairs: list[dict[str, Any]] = field(default_factory=list)
+    weekend_dates: list[str] = field(default_factory=list)
+    stale_tickers: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready dictionary."""
@@ -101,6 +107,9 @@ def summarize(panel: Panel, *, lookback: int = 60, horizon: int = 21) -> DataSum
     def day(value: np.datetime64) -> str:
         return str(np.datetime_as_string(value, unit="D"))
 
+    weekday = (panel.dates.astype("datetime64[D]").astype(np.int64) + 3) % 7  # Monday = 0
+    weekend = [day(d) for d in panel.dates[weekday >= 5]]
+
     return DataSummary(
         name=panel.name,
         source=str(panel.meta.get("source", panel.name)),
@@ -123,4 +132,40 @@ def summarize(panel: Panel, *, lookback: int = 60, horizon: int = 21) -> DataSum
         benchmark=panel.benchmark_name,
         survivorship_bias=panel.meta.get("survivorship_bias"),
         repairs=[{"kind": r.kind, "count": r.count, "detail": r.detail} for r in panel.repairs],
+        weekend_dates=weekend,
+        stale_tickers=stale_tickers(panel),
     )
+
+
+def stale_tickers(panel: Panel, min_run: int = STALE_RUN) -> list[dict[str, Any]]:
+    """Tickers that stop trading inside their life: ``min_run`` or more consecutive
+    valid days with an unchanged close or a zero volume, longest run first.
+
+    Returns
+    -------
+    list of dict
+        ``ticker``, ``days`` (the longest such run), ``since`` and ``until`` (its dates).
+    """
+    close = panel.close.astype(np.float64)
+    mask = panel.mask
+    flat = np.zeros_like(mask)
+    flat[1:] = mask[1:] & mask[:-1] & (close[1:] == close[:-1])
+    if panel.has_volume:
+        flat |= mask & (panel.fields["volume"] == 0)
+    found = []
+    for i in np.flatnonzero(flat.sum(axis=0) >= min_run):
+        run, best, end = 0, 0, 0
+        for t, value in enumerate(flat[:, i]):
+            run = run + 1 if value else 0
+            if run > best:
+                best, end = run, t
+        if best >= min_run:
+            found.append(
+                {
+                    "ticker": str(panel.tickers[i]),
+                    "days": int(best),
+                    "since": str(np.datetime_as_string(panel.dates[end - best + 1], unit="D")),
+                    "until": str(np.datetime_as_string(panel.dates[end], unit="D")),
+                }
+            )
+    return sorted(found, key=lambda r: -r["days"])

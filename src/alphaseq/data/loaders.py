@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from alphaseq._logging import logger
+from alphaseq.data.dates import parse_dates
 from alphaseq.data.panel import FIELDS, PRICE_FIELDS, Panel, Repair
 from alphaseq.errors import DataError
 
@@ -47,6 +48,7 @@ _PARQUET_SUFFIXES = (".parquet", ".pq")
 _EXAMPLES = 3
 _REPAIR_WORDS = {
     "infinite_value": "infinite",
+    "out_of_float32_range": "out-of-range (beyond float32: |x| > 3.4e38 or 0 < |x| < 1.2e-38)",
     "non_positive_price": "zero or negative price",
     "negative_volume": "negative volume",
 }
@@ -59,6 +61,8 @@ def load_panel(
     benchmark: str | None = None,
     ticker: str | None = None,
     name: str | None = None,
+    date_format: str | None = None,
+    timezone: str | None = None,
 ) -> Panel:
     """Load a daily price panel.
 
@@ -80,6 +84,12 @@ def load_panel(
         Name of the instrument for single-instrument input (default: the file's stem).
     name : str, optional
         Name of the panel (default: the file's name or the data set's name).
+    date_format : str, optional
+        ``strptime`` format of the date column, for layouts such as ``%d/%m/%Y`` whose
+        day and month the data cannot tell apart (see :mod:`alphaseq.data.dates`).
+    timezone : str, optional
+        IANA zone whose calendar days timestamps with offsets are read in (default: the
+        day as written, in the offset's own local time).
 
     Returns
     -------
@@ -95,7 +105,14 @@ def load_panel(
     if isinstance(source, pd.DataFrame):
         label = name or "DataFrame"
         frame = source
-        panel = panel_from_frame(frame, label, ticker=ticker, name=name or "dataframe")
+        panel = panel_from_frame(
+            frame,
+            label,
+            ticker=ticker,
+            name=name or "dataframe",
+            date_format=date_format,
+            timezone=timezone,
+        )
     else:
         path = Path(source)
         if not path.exists():
@@ -111,7 +128,12 @@ def load_panel(
             )
         frame = read_table(path)
         panel = panel_from_frame(
-            frame, f"'{path}'", ticker=ticker or _stem(path), name=name or path.name
+            frame,
+            f"'{path}'",
+            ticker=ticker or _stem(path),
+            name=name or path.name,
+            date_format=date_format,
+            timezone=timezone,
         )
         panel = panel._replace(meta=panel.meta | {"source": str(path)})
     return _finish(panel, min_history=min_history, benchmark=benchmark)
@@ -150,9 +172,18 @@ def read_table(path: Path) -> pd.DataFrame:
 
 
 # --------------------------------------------------------------------------- layout
-def panel_from_frame(frame: pd.DataFrame, label: str, *, ticker: str | None, name: str) -> Panel:
+def panel_from_frame(
+    frame: pd.DataFrame,
+    label: str,
+    *,
+    ticker: str | None,
+    name: str,
+    date_format: str | None = None,
+    timezone: str | None = None,
+) -> Panel:
     """A checked :class:`Panel` from a long (or wide, with ``ticker``) price frame;
     ``label`` names the input in error messages (what :func:`load_panel` uses)."""
+    date_options = {"date_format": date_format, "timezone": timezone}
     if frame.shape[0] == 0:
         raise DataError(f"{label} has no rows")
     frame = _index_to_columns(frame)
@@ -163,15 +194,15 @@ def panel_from_frame(frame: pd.DataFrame, label: str, *, ticker: str | None, nam
             f"(any case), columns seen: {_seen(frame)}"
         )
     if "ticker" in columns:
-        return _from_long(frame, columns, label, name)
+        return _from_long(frame, columns, label, name, date_options)
     if "close" in columns or "adj_close" in columns:  # Date, Open, ..., Close: one instrument
         single = frame.copy()
         instrument = ticker or name
         single["__ticker__"] = instrument
         columns = dict(columns) | {"ticker": "__ticker__"}
         logger.info("%s has no ticker column; read as one instrument %r", label, instrument)
-        return _from_long(single, columns, label, name)
-    return _from_wide(frame, columns["date"], label, name)
+        return _from_long(single, columns, label, name, date_options)
+    return _from_wide(frame, columns["date"], label, name, date_options)
 
 
 def _index_to_columns(frame: pd.DataFrame) -> pd.DataFrame:
@@ -223,33 +254,6 @@ def _seen(frame: pd.DataFrame, limit: int = 20) -> str:
 
 
 # ------------------------------------------------------------------------ parsing
-def _parse_dates(values: pd.Series, label: str, column: str) -> np.ndarray:
-    """Parse a column of dates; fail on missing or unparseable values."""
-    missing = values.isna().to_numpy()
-    if missing.any():
-        rows = np.flatnonzero(missing)
-        raise DataError(
-            f"{label}: {len(rows)} rows have no value in date column {column!r} "
-            f"(first at row {_row(rows[0])})"
-        )
-    if isinstance(values.dtype, pd.DatetimeTZDtype):
-        parsed = values.dt.tz_convert("UTC").dt.tz_localize(None)
-    elif pd.api.types.is_datetime64_any_dtype(values.dtype):
-        parsed = values
-    else:
-        parsed = pd.to_datetime(values, errors="coerce", format="mixed")
-        if isinstance(parsed.dtype, pd.DatetimeTZDtype):
-            parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
-    bad = parsed.isna().to_numpy()
-    if bad.any():
-        rows = np.flatnonzero(bad)
-        examples = ", ".join(f"row {_row(r)}: {values.iloc[r]!r}" for r in rows[:_EXAMPLES])
-        raise DataError(
-            f"{label}: {len(rows)} values in date column {column!r} are not dates ({examples})"
-        )
-    return parsed.to_numpy(dtype="datetime64[ns]")
-
-
 def _row(position: int) -> int:
     """1-based data row number as a user sees it in a spreadsheet (header excluded)."""
     return int(position) + 1
@@ -287,7 +291,9 @@ def _day(value: np.datetime64) -> str:
 
 
 # --------------------------------------------------------------------------- long
-def _from_long(frame: pd.DataFrame, columns: dict[str, str], label: str, name: str) -> Panel:
+def _from_long(
+    frame: pd.DataFrame, columns: dict[str, str], label: str, name: str, date_options: dict
+) -> Panel:
     if "close" not in columns and "adj_close" not in columns:
         raise DataError(
             f"{label} is missing the required column 'close' (or 'adj_close'); "
@@ -297,7 +303,7 @@ def _from_long(frame: pd.DataFrame, columns: dict[str, str], label: str, name: s
     if ignored:
         logger.info("%s: ignored columns %s", label, ignored)
 
-    dates = _parse_dates(frame[columns["date"]], label, columns["date"])
+    dates = parse_dates(frame[columns["date"]], label, columns["date"], **date_options)
     raw_tickers = frame[columns["ticker"]]
     blank = (raw_tickers.isna() | (raw_tickers.astype(str).str.strip() == "")).to_numpy()
     if blank.any():
@@ -364,14 +370,16 @@ def _check_duplicates(flat: np.ndarray, label: str, describe: Callable[[int], st
 
 
 # --------------------------------------------------------------------------- wide
-def _from_wide(frame: pd.DataFrame, date_column: str, label: str, name: str) -> Panel:
+def _from_wide(
+    frame: pd.DataFrame, date_column: str, label: str, name: str, date_options: dict
+) -> Panel:
     price_columns = [c for c in frame.columns if c != date_column]
     if not price_columns:
         raise DataError(
             f"{label} has a date column but no ticker or price columns; columns seen: "
             f"{_seen(frame)}"
         )
-    dates = _parse_dates(frame[date_column], label, date_column)
+    dates = parse_dates(frame[date_column], label, date_column, **date_options)
     counts = pd.Series(dates).value_counts()
     duplicated = counts[counts > 1]
     if len(duplicated):
@@ -413,13 +421,25 @@ def _from_wide(frame: pd.DataFrame, date_column: str, label: str, name: str) -> 
 
 
 # ------------------------------------------------------------------ clean & build
+def _beyond_float32(values: np.ndarray) -> np.ndarray:
+    """Finite values that float32 cannot hold: too large, or so small they become 0."""
+    info = np.finfo(np.float32)
+    magnitude = np.abs(values)
+    return np.isfinite(values) & (
+        (magnitude > info.max) | ((magnitude > 0) & (magnitude < info.tiny))
+    )
+
+
 def _clean_values(
     dense: dict[str, np.ndarray], dates: np.ndarray, tickers: np.ndarray
 ) -> list[Repair]:
-    """Turn non-positive prices, infinities and negative volumes into NaN, counted."""
+    """Turn infinities, values beyond float32, non-positive prices and negative volumes
+    into NaN, counted."""
     repairs = []
     for kind, test, fields in (
         ("infinite_value", np.isinf, (*_VALUE_COLUMNS,)),
+        # Panels are float32: beyond its range a value would become inf or 0 silently.
+        ("out_of_float32_range", _beyond_float32, (*_VALUE_COLUMNS,)),
         ("non_positive_price", lambda v: v <= 0, (*PRICE_FIELDS, "adj_close")),
         ("negative_volume", lambda v: v < 0, ("volume",)),
     ):

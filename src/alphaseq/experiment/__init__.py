@@ -9,6 +9,7 @@ and writer of a run directory; :func:`run` resumes interrupted runs and
 
 from alphaseq.experiment.build import (
     ExperimentData,
+    check_universe,
     fit_fold,
     load_run_panel,
     make_forecaster,
@@ -39,6 +40,7 @@ __all__ = [
     "RunRecordError",
     "RunResult",
     "StageFailed",
+    "check_universe",
     "fit_fold",
     "forecast_digest",
     "load_run_panel",

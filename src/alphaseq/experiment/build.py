@@ -23,6 +23,7 @@ from alphaseq.validation import FixedSplit, Fold, WalkForwardSplit
 
 __all__ = [
     "ExperimentData",
+    "check_universe",
     "fit_fold",
     "load_run_panel",
     "make_forecaster",
@@ -37,7 +38,11 @@ def load_run_panel(config: ExperimentConfig, source: str | None = None) -> Panel
     """The panel of an experiment: its data source (or ``source``), cut at ``data.end``."""
     data = config.data
     panel = load_panel(
-        source or data.source, min_history=data.min_history, benchmark=data.benchmark
+        source or data.source,
+        min_history=data.min_history,
+        benchmark=data.benchmark,
+        date_format=data.date_format,
+        timezone=data.timezone,
     )
     if data.benchmark_source is not None:
         if data.benchmark is not None:
@@ -94,6 +99,29 @@ def timing_setup(config: ExperimentConfig, panel: Panel) -> tuple[Panel, Experim
 #: say: per-date ranks (the forecast study of benchmarks/README.md chose it on the
 #: validation windows of the 600-stock panel).
 DEFAULT_TARGET_NORMALIZATION = "rank"
+
+
+def check_universe(config: ExperimentConfig, panel: Panel) -> None:
+    """Refuse a cross-sectional run whose universe makes its comparisons empty.
+
+    With one ticker there is nothing to rank; with ``top_k`` at or above the number of
+    tickers the model's top-k holds them all, so it is equal weight under another name
+    and every comparison with the baselines reads as a tie.
+    """
+    n = panel.n_tickers
+    if n < 2:
+        raise ConfigError(
+            f"{panel.name} holds {n} ticker(s): a cross-sectional run ranks tickers "
+            f"against each other and needs at least 2; to trade one instrument set "
+            f"mode: timing"
+        )
+    top_k = config.portfolio.top_k
+    if top_k is not None and top_k >= n:
+        raise ConfigError(
+            f"portfolio.top_k = {top_k} but {panel.name} holds {n} tickers: the model's "
+            f"top-k would hold every ticker, the same portfolio as equal weight; choose "
+            f"top_k < {n} (e.g. {max(1, n // 5)}, a fifth of the universe)"
+        )
 
 
 def resolve_config(config: ExperimentConfig) -> ExperimentConfig:
@@ -218,6 +246,8 @@ def prepare(config: ExperimentConfig, panel: Panel | None = None) -> ExperimentD
     panel = panel if panel is not None else load_run_panel(config)
     if config.mode == "timing":
         panel, config = timing_setup(config, panel)
+    else:
+        check_universe(config, panel)
     config = resolve_config(config)
     features = compute_features(
         panel, config.features.names, cross_section=config.features.cross_section

@@ -201,6 +201,16 @@ def _traded(
         raise RuntimeError(f"strategy {constructor.name!r} broke its constraints: {violations[:3]}")
     weights = result.weights_after
     held = np.nonzero(weights)
+    # A constructor whose optimiser failed at every rebalance, or that never held a
+    # position, did not run a strategy: its flat returns must not read as one.
+    failures = policy.constructor.n_failures
+    failure = None
+    if len(rows) and failures >= len(rows):
+        failure = f"the optimisation failed at every rebalance ({failures} of {len(rows)})"
+    elif len(rows) and not len(held[0]):
+        failure = f"it held no position at any of its {len(rows)} rebalances"
+    if failure is not None:
+        logger.warning("strategy %r failed: %s; it never traded", constructor.name, failure)
     return {
         "returns": pd.Series(
             result.returns, index=pd.DatetimeIndex(panel.dates[result.rows]), name=constructor.name
@@ -224,6 +234,8 @@ def _traded(
             },
             "rebalances_checked": len(rows),
             "violations": 0,
+            "failed": failure is not None,
+            "failure": failure,
         },
     }
 

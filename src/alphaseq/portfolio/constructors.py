@@ -165,9 +165,13 @@ def _check_lookback(lookback: object) -> None:
 def _risk_universe(
     history: np.ndarray, tradable: np.ndarray, lookback: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The last ``lookback`` returns and the tickers with every one of them and a price.
+    """The last ``lookback`` returns and the tickers with every one of them, a price and
+    some movement.
 
-    Tickers without a full history are left out of the risk model (weight 0).
+    Tickers without a full history are left out of the risk model (weight 0), and so
+    are tickers whose returns are all equal over the window (a suspended stock with a
+    constant price): a zero-variance asset makes the hierarchy's distances and the
+    covariance degenerate, and it cannot be traded anyway.
     """
     window = history[-lookback:]
     if window.shape[0] < 2:
@@ -175,7 +179,10 @@ def _risk_universe(
             f"only {window.shape[0]} day(s) of returns before the rebalance; a risk model "
             "needs at least 2"
         )
-    return window, tradable & np.isfinite(window).all(axis=0)
+    complete = tradable & np.isfinite(window).all(axis=0)
+    moving = np.zeros_like(complete)
+    moving[complete] = np.ptp(window[:, complete], axis=0) > 0
+    return window, complete & moving
 
 
 def _fit(estimator: HierarchicalRiskParity | MeanRisk, returns: np.ndarray) -> np.ndarray:

@@ -519,7 +519,14 @@ def _strategies(data: RunData, names: Sequence[str]) -> str:
             f" portfolio ({escape(limit_text or 'no constraints')}); "
             f"{escape(_integer(block.get('rebalances_checked')))} rebalances checked, "
             f"{escape(_integer(block.get('violations')))} violations, "
-            f"{escape(_integer(block.get('fallbacks')))} optimiser fallbacks</li>"
+            f"{escape(_integer(block.get('fallbacks')))} optimiser fallbacks"
+            + (
+                f"; <strong>failed</strong>: {escape(str(block.get('failure')))}, it never "
+                "traded and its row is flat cash, not a result"
+                if block.get("failed")
+                else ""
+            )
+            + "</li>"
         )
     explain = (
         "Turnover is the average one-way turnover per rebalance (Σ|Δw|, drift included); "

@@ -46,6 +46,7 @@ from alphaseq.config import ExperimentConfig, parse_config
 from alphaseq.data import Panel
 from alphaseq.errors import AlphaseqError, ConfigError
 from alphaseq.experiment import (
+    check_universe,
     fit_fold,
     load_run_panel,
     make_forecaster,
@@ -128,6 +129,8 @@ class ValidationObjective:
         self.panel = panel if panel is not None else load_run_panel(self.base)
         if self.base.mode == "timing":
             timing_setup(self.base, self.panel)  # a wrong timing.ticker: say so now
+        else:
+            check_universe(self.base, self.panel)  # one ticker, top_k >= the universe
         self._cache_key: tuple | None = None
         self._cache: dict[str, tuple[FeatureSet, TaskLabels]] = {}
 
