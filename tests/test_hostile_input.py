@@ -246,3 +246,26 @@ def test_prices_beyond_float32_are_counted_repairs_not_inf_or_zero():
     assert np.isnan(panel.close[1:, 0]).all() and np.isfinite(panel.close[:, 1]).all()
     repair = next(r for r in panel.repairs if r.kind == "out_of_float32_range")
     assert repair.count == 2 and "close of A on 2014-01-02" in repair.detail
+
+
+# ----------------------------------------------------------------------------- files
+def test_a_signed_checkpoint_missing_an_entry_is_a_checkpoint_error(ci_run, tmp_path):
+    from alphaseq.training.checkpoint import load_checkpoint, save_checkpoint
+
+    state = load_checkpoint(next((ci_run.run_dir / "folds").glob("*/model.ckpt")))
+    del state["history"]
+    save_checkpoint(tmp_path / "thin.ckpt", state)  # correctly signed, one entry short
+    result = runner.invoke(app, ["predict", "--checkpoint", str(tmp_path / "thin.ckpt")])
+    assert result.exit_code == 2
+    assert "lacks the entry 'history' of a forecaster" in result.output
+
+
+def test_report_on_a_metrics_file_that_is_not_an_object(ci_run, tmp_path):
+    import shutil
+
+    copy = tmp_path / "run"
+    shutil.copytree(ci_run.run_dir, copy)
+    (copy / "metrics.json").write_text("[1, 2, 3]")
+    result = runner.invoke(app, ["report", str(copy)])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "metrics.json" in result.output

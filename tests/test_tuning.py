@@ -522,3 +522,13 @@ def test_configurations_tried_counts_distinct_configurations(tmp_path):
     assert result.n_trials == 2 and result.n_configurations == 1
     best = result.best_config.read_text()
     assert "configurations_tried: 1" in best and "1 distinct configuration(s)" in best
+
+
+def test_resuming_a_study_with_an_incompatible_space_is_one_clear_error(tmp_path, panel):
+    tune(_values(), n_trials=1, out_dir=tmp_path, space=SPACE, progress=False, panel=panel)
+    changed = {"lstm": {"model.params.hidden_size": {"type": "int", "low": 4, "high": 8}}}
+    with pytest.raises(ConfigError) as error:
+        tune(_values(), n_trials=1, out_dir=tmp_path, space=changed, progress=False, panel=panel)
+    message = str(error.value)
+    assert "drew 'model.params.hidden_size' from CategoricalDistribution" in message
+    assert "start a new study (--study NAME)" in message

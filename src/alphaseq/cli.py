@@ -271,6 +271,14 @@ def run_command(
         ),
     ] = False,
     force: Annotated[bool, typer.Option("--force", help="Replace whatever --out holds.")] = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Check the config and the data, print the resolved config and the folds, "
+            "train nothing and write nothing.",
+        ),
+    ] = False,
 ) -> None:
     """Run a walk-forward experiment: train per fold, forecast, backtest, write a run directory."""
     import datetime as dt
@@ -288,6 +296,9 @@ def run_command(
         values.setdefault("data", {})
         values["data"] = dict(values["data"] or {}) | {"source": data}
     experiment = parse_config(values, source=source)
+    if dry_run:
+        _dry_run(experiment)
+        return
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     if resume and not out:
         raise ConfigError("--resume needs the run directory to continue: pass --out DIR")
@@ -311,6 +322,38 @@ def run_command(
     console.print(f"run directory: {run_dir}", highlight=False)
     if (run_dir / "report.html").is_file():
         console.print(f"report: {run_dir / 'report.html'}", highlight=False)
+
+
+def _dry_run(experiment: Any) -> None:
+    """What ``run`` would do: the resolved config, the data and the folds."""
+    import yaml
+
+    from alphaseq.experiment import (
+        check_universe,
+        load_run_panel,
+        make_splitter,
+        resolve_config,
+        timing_setup,
+    )
+
+    panel = load_run_panel(experiment)
+    if experiment.mode == "timing":
+        panel, experiment = timing_setup(experiment, panel)
+    else:
+        check_universe(experiment, panel)
+    experiment = resolve_config(experiment)
+    horizon = max(experiment.labels.horizons)
+    folds = make_splitter(experiment).split(panel.dates, horizon)
+    console.print(
+        yaml.safe_dump(experiment.model_dump(mode="json", exclude_unset=True), sort_keys=False),
+        highlight=False,
+        markup=False,
+    )
+    console.print(
+        f"data: {panel.name}, {panel.n_tickers} tickers, {panel.n_dates} dates; "
+        f"{len(folds)} walk-forward folds; nothing was trained or written (--dry-run)",
+        highlight=False,
+    )
 
 
 def _print_strategies(metrics: dict[str, Any]) -> None:

@@ -944,33 +944,42 @@ class Forecaster:
             n_features = forecaster._restore_model(state)
         except (KeyError, TypeError, ValueError, RuntimeError) as exc:
             raise CheckpointError(f"'{path}' does not fit this alphaseq version: {exc}") from None
-        forecaster.feature_names_ = list(state["feature_names"])
-        if len(forecaster.feature_names_) != n_features:
+        try:
+            forecaster._restore_fitted(state, n_features, path)
+        except KeyError as exc:  # signed, but written without a field every version writes
+            raise CheckpointError(f"'{path}' lacks the entry {exc} of a forecaster") from None
+        except (TypeError, ValueError) as exc:
+            raise CheckpointError(f"'{path}' holds a malformed entry: {exc}") from None
+        forecaster._after_load()
+        return forecaster
+
+    def _restore_fitted(self, state: dict[str, Any], n_features: int, path: str | Path) -> None:
+        """The fitted attributes besides the model, from a checkpoint's entries."""
+        self.feature_names_ = list(state["feature_names"])
+        if len(self.feature_names_) != n_features:
             raise CheckpointError(
-                f"'{path}' lists {len(forecaster.feature_names_)} features but its model "
+                f"'{path}' lists {len(self.feature_names_)} features but its model "
                 f"takes {n_features}"
             )
         scaler = state.get("scaler")
-        forecaster.scaler_ = (
+        self.scaler_ = (
             None if scaler is None else FeatureScaler.from_state_dict(json.loads(scaler))
         )
-        forecaster.label_names_ = list(state["label_names"])
+        self.label_names_ = list(state["label_names"])
         if "regression_names" in state:
-            forecaster.regression_names_ = list(state["regression_names"])
-            forecaster.class_names_ = list(state["class_names"])
-        forecaster.label_scale_ = state.get("label_scale")
-        forecaster.data_fingerprint_ = state["data_fingerprint"]
-        forecaster.history_ = list(state["history"])
-        forecaster.best_epoch_ = state["best_epoch"]
-        forecaster.best_score_ = state["best_score"]
-        forecaster.train_range_ = tuple(state["train_range"])
-        forecaster.valid_range_ = (
+            self.regression_names_ = list(state["regression_names"])
+            self.class_names_ = list(state["class_names"])
+        self.label_scale_ = state.get("label_scale")
+        self.data_fingerprint_ = state["data_fingerprint"]
+        self.history_ = list(state["history"])
+        self.best_epoch_ = state["best_epoch"]
+        self.best_score_ = state["best_score"]
+        self.train_range_ = tuple(state["train_range"])
+        self.valid_range_ = (
             None if state["valid_range"] is None else tuple(state["valid_range"])
         )
-        forecaster.train_metrics_ = dict(state.get("train_metrics", {}))
-        forecaster.metadata_ = json.loads(state.get("metadata", "{}"))
-        forecaster._after_load()
-        return forecaster
+        self.train_metrics_ = dict(state.get("train_metrics", {}))
+        self.metadata_ = json.loads(state.get("metadata", "{}"))
 
     def _after_load(self) -> None:
         """Called once :meth:`load` has restored every fitted attribute (a hook)."""

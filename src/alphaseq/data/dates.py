@@ -129,9 +129,11 @@ def _check_day_order(text: pd.Series, label: str, column: str) -> None:
     day_first = first > 12
     month_first = second > 12
 
+    rows = np.flatnonzero(matched.to_numpy())  # positions: the index may repeat
+
     def example(mask: pd.Series) -> str:
-        row = mask[mask].index[0]
-        return f"row {text.index.get_loc(row) + 1}: {text[row]!r}"
+        row = rows[np.flatnonzero(mask.to_numpy())[0]]
+        return f"row {row + 1}: {text.iloc[row]!r}"
 
     day_month = f"%d{separator}%m{separator}{year}"
     month_day = f"%m{separator}%d{separator}{year}"
@@ -148,7 +150,7 @@ def _check_day_order(text: pd.Series, label: str, column: str) -> None:
         )
     if not month_first.any():
         raise DataError(
-            f"{label}: dates in column {column!r} such as {text[matched].iloc[0]!r} could "
+            f"{label}: dates in column {column!r} such as {text.iloc[rows[0]]!r} could "
             f"be day-first or month-first; set data.date_format: '{day_month}' or "
             f"'{month_day}' (or write them as YYYY-MM-DD)"
         )

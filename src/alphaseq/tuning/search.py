@@ -396,6 +396,7 @@ def tune(
             pruner=chosen_pruner,
         )
         _fail_stale(study)
+        _check_resumable(study, model_space, _hide_password(url))
         existing = len(study.get_trials(deepcopy=False))
         # Seeded per trial number: parallel workers and a resumed study draw anew.
         study.sampler = TrialSeededSampler(seed)
@@ -479,6 +480,24 @@ def _hide_password(url: str) -> str:
         return make_url(url).render_as_string(hide_password=True)
     except Exception:  # not a URL SQLAlchemy can read: nothing to hide
         return url
+
+
+def _check_resumable(study: optuna.Study, space: Mapping[str, Any], url: str) -> None:
+    """Refuse to continue a study whose trials drew a parameter in a way the search space
+    no longer allows (Optuna would fail inside every new trial)."""
+    for trial in study.get_trials(deepcopy=False):
+        for key, old in trial.distributions.items():
+            if key not in space:
+                continue
+            new = space[key].distribution()
+            try:
+                optuna.distributions.check_distribution_compatibility(old, new)
+            except ValueError:
+                raise ConfigError(
+                    f"study {study.study_name!r} in {url} drew {key!r} from {old} (trial "
+                    f"{trial.number}); the search space now gives {new}: keep the study's "
+                    f"space, or start a new study (--study NAME)"
+                ) from None
 
 
 def _count(trials: list[optuna.trial.FrozenTrial]) -> dict[str, int]:

@@ -89,6 +89,22 @@ class ParamSpec:
             self.key, float(self.low), float(self.high), step=self.step, log=self.log
         )
 
+    def distribution(self) -> Any:
+        """The Optuna distribution :meth:`suggest` draws from."""
+        from optuna.distributions import (
+            CategoricalDistribution,
+            FloatDistribution,
+            IntDistribution,
+        )
+
+        if self.type == "categorical":
+            return CategoricalDistribution(list(self.choices or ()))
+        if self.type == "int":
+            return IntDistribution(
+                int(self.low), int(self.high), step=int(self.step or 1), log=self.log
+            )
+        return FloatDistribution(float(self.low), float(self.high), step=self.step, log=self.log)
+
     def probes(self) -> list[Any]:
         """Values that must all be accepted by the config: both bounds, or every choice."""
         if self.type == "categorical":
