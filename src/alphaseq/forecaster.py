@@ -962,9 +962,7 @@ class Forecaster:
                 f"takes {n_features}"
             )
         scaler = state.get("scaler")
-        self.scaler_ = (
-            None if scaler is None else FeatureScaler.from_state_dict(json.loads(scaler))
-        )
+        self.scaler_ = None if scaler is None else FeatureScaler.from_state_dict(json.loads(scaler))
         self.label_names_ = list(state["label_names"])
         if "regression_names" in state:
             self.regression_names_ = list(state["regression_names"])
@@ -975,9 +973,7 @@ class Forecaster:
         self.best_epoch_ = state["best_epoch"]
         self.best_score_ = state["best_score"]
         self.train_range_ = tuple(state["train_range"])
-        self.valid_range_ = (
-            None if state["valid_range"] is None else tuple(state["valid_range"])
-        )
+        self.valid_range_ = None if state["valid_range"] is None else tuple(state["valid_range"])
         self.train_metrics_ = dict(state.get("train_metrics", {}))
         self.metadata_ = json.loads(state.get("metadata", "{}"))
 
