@@ -132,3 +132,32 @@ def test_data_check_counts_weekend_dates_and_tickers_that_stop_trading(tmp_path)
     assert summary["weekend_dates"] == ["2014-06-21"]
     assert [s["ticker"] for s in summary["stale_tickers"]] == ["DEAD"]
     assert summary["stale_tickers"][0]["days"] == n - 1
+
+
+def test_exclude_stale_drops_the_suspended_ticker_and_records_it(tmp_path):
+    from alphaseq.config import parse_config
+    from alphaseq.experiment import load_run_panel
+
+    dates = pd.bdate_range("2014-01-01", periods=120)
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame(
+        {
+            "date": np.repeat(dates, 3),
+            "ticker": ["A", "B", "DEAD"] * len(dates),
+            "close": np.ravel(
+                [
+                    np.exp(np.cumsum(rng.normal(0, 0.01, len(dates)))),
+                    np.exp(np.cumsum(rng.normal(0, 0.01, len(dates)))),
+                    np.full(len(dates), 5.0),
+                ],
+                order="F",
+            ),
+        }
+    )
+    path = tmp_path / "p.csv"
+    frame.to_csv(path, index=False)
+    kept = load_run_panel(parse_config({"data": {"source": str(path)}}))
+    assert kept.tickers.tolist() == ["A", "B", "DEAD"]  # off by default
+    panel = load_run_panel(parse_config({"data": {"source": str(path), "exclude_stale": True}}))
+    assert panel.tickers.tolist() == ["A", "B"]
+    assert any(r.kind == "stale_tickers" and "DEAD" in r.detail for r in panel.repairs)

@@ -43,6 +43,12 @@ class DataConfig(_Section):
         "the features.",
     )
     end: str | None = Field(None, description="Last date used (YYYY-MM-DD).")
+    exclude_stale: bool = Field(
+        False,
+        description="Exclude tickers that stop trading for 63+ days in their life (flat "
+        "close or zero volume; see alphaseq data check). A universe choice made with "
+        "hindsight, like min_history.",
+    )
     date_format: str | None = Field(
         None,
         description="strptime format of the file's dates, e.g. '%d/%m/%Y', when day and "

@@ -61,6 +61,8 @@ def load_run_panel(config: ExperimentConfig, source: str | None = None) -> Panel
             .to_numpy(np.float64)
         )
         panel = panel._replace(benchmark=aligned, benchmark_name=name)
+    if data.exclude_stale:
+        panel = _exclude_stale(panel)
     # Only the end is cut: history before data.start still warms up the features (a
     # 252-day return needs a year of prices); the folds start at data.start.
     if data.end:
@@ -70,6 +72,27 @@ def load_run_panel(config: ExperimentConfig, source: str | None = None) -> Panel
     ):
         raise DataError(f"no date of {panel.name!r} falls in {data.start}..{data.end}")
     return panel
+
+
+def _exclude_stale(panel: Panel) -> Panel:
+    """The panel without the tickers :func:`~alphaseq.data.checks.stale_tickers` flags,
+    recorded as a repair (the flag reads the whole history: a hindsight choice)."""
+    from alphaseq.data import Repair
+    from alphaseq.data.checks import STALE_RUN, stale_tickers
+
+    stale = [s["ticker"] for s in stale_tickers(panel)]
+    if not stale:
+        return panel
+    keep = panel.tickers[~np.isin(panel.tickers, stale)]
+    if not len(keep):
+        raise DataError(f"{panel.name}: every ticker stops trading for {STALE_RUN}+ days")
+    detail = (
+        f"{len(stale)} tickers that stop trading for {STALE_RUN}+ days excluded "
+        f"(data.exclude_stale; e.g. {', '.join(stale[:3])})"
+    )
+    logger.warning("%s: %s", panel.name, detail)
+    repair = Repair("stale_tickers", len(stale), detail)
+    return panel.select_tickers(keep)._replace(repairs=(*panel.repairs, repair))
 
 
 def timing_setup(config: ExperimentConfig, panel: Panel) -> tuple[Panel, ExperimentConfig]:
