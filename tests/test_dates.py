@@ -161,3 +161,20 @@ def test_exclude_stale_drops_the_suspended_ticker_and_records_it(tmp_path):
     panel = load_run_panel(parse_config({"data": {"source": str(path), "exclude_stale": True}}))
     assert panel.tickers.tolist() == ["A", "B"]
     assert any(r.kind == "stale_tickers" and "DEAD" in r.detail for r in panel.repairs)
+
+
+def test_date_format_given_on_the_command_line(tmp_path):
+    frame = prices(["30/01/2014", "31/01/2014", "03/02/2014"])
+    path = tmp_path / "dayfirst.csv"
+    frame.to_csv(path, index=False)
+    runner = CliRunner()
+    refused = runner.invoke(app, ["data", "check", str(path)])
+    assert refused.exit_code == 2 and "(data check: --date-format)" in refused.output
+    checked = runner.invoke(app, ["data", "check", str(path), "--date-format", "%d/%m/%Y"])
+    assert checked.exit_code == 0 and "2014-01-30 .. 2014-02-03" in checked.output
+    # unquoted on --set: YAML cannot read '%d/%m/%Y', so it is the string as typed
+    from alphaseq.config import apply_overrides
+
+    assert apply_overrides({}, ["data.date_format=%d/%m/%Y"]) == {
+        "data": {"date_format": "%d/%m/%Y"}
+    }

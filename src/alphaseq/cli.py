@@ -110,6 +110,14 @@ def data_check(
     lookback: Annotated[int, typer.Option(min=1, help="Planned lookback window (days).")] = 60,
     horizon: Annotated[int, typer.Option(min=1, help="Planned label horizon (days).")] = 21,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    date_format: Annotated[
+        str | None,
+        typer.Option("--date-format", help="strptime format of the dates, e.g. %d/%m/%Y."),
+    ] = None,
+    timezone: Annotated[
+        str | None,
+        typer.Option("--timezone", help="IANA zone whose calendar offsets are read in."),
+    ] = None,
 ) -> None:
     """Load a price panel and summarise its coverage and data errors."""
     from alphaseq.data import load_panel
@@ -120,7 +128,7 @@ def data_check(
     if level > logging.INFO:  # the summary lists the repairs itself
         package_logger.setLevel(logging.ERROR)
     try:
-        panel = load_panel(source)
+        panel = load_panel(source, date_format=date_format, timezone=timezone)
     finally:
         package_logger.setLevel(level)
     summary = summarize(panel, lookback=lookback, horizon=horizon)

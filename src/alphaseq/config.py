@@ -344,7 +344,11 @@ def apply_overrides(values: dict[str, Any], overrides: list[str]) -> dict[str, A
         try:
             value = yaml.safe_load(raw) if raw.strip() else None
         except yaml.YAMLError:
-            raise ConfigError(f"--set {key}: cannot read the value {short_repr(raw)}") from None
+            # Unquoted text YAML cannot read (%d/%m/%Y, @x) is the string as typed; a
+            # broken list, mapping or quote is an error, not silently a string.
+            if raw.lstrip()[:1] in ("[", "{", '"', "'"):
+                raise ConfigError(f"--set {key}: cannot read the value {short_repr(raw)}") from None
+            value = raw.strip()
         except ValueError as exc:  # YAML reads 2014-02-30 as a date, which fails
             raise ConfigError(f"--set {key}: {short_repr(raw)} is not valid: {exc}") from None
         node = result

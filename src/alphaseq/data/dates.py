@@ -18,6 +18,8 @@ Trading dates are calendar days of the exchange. The rules:
 
 from __future__ import annotations
 
+import zoneinfo
+
 import numpy as np
 import pandas as pd
 
@@ -91,10 +93,8 @@ def parse_dates(
     return parsed.to_numpy(dtype="datetime64[ns]")
 
 
-def _zone(timezone: str, label: str):
+def _zone(timezone: str, label: str) -> zoneinfo.ZoneInfo:
     try:
-        import zoneinfo
-
         return zoneinfo.ZoneInfo(timezone)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
         raise DataError(
@@ -146,13 +146,13 @@ def _check_day_order(text: pd.Series, label: str, column: str) -> None:
         raise DataError(
             f"{label}: dates in column {column!r} are written day-first "
             f"({example(day_first)}); set data.date_format: '{day_month}' "
-            f"(or write them as YYYY-MM-DD)"
+            f"(data check: --date-format), or write them as YYYY-MM-DD"
         )
     if not month_first.any():
         raise DataError(
             f"{label}: dates in column {column!r} such as {text.iloc[rows[0]]!r} could "
             f"be day-first or month-first; set data.date_format: '{day_month}' or "
-            f"'{month_day}' (or write them as YYYY-MM-DD)"
+            f"'{month_day}' (data check: --date-format), or write them as YYYY-MM-DD"
         )
 
 
