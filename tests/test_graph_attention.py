@@ -176,3 +176,69 @@ def test_the_trainer_serves_whole_dates_and_keeps_the_order():
     )
     trainer.fit(model.train(), data, data)
     assert trainer.date_major
+
+
+# ----------------------------------------------------------------------------- neighbourhood
+def test_correlation_neighbours_find_the_planted_clusters():
+    from alphaseq.models.graph_attention import correlation_neighbours
+
+    rng = np.random.default_rng(0)
+    common = rng.normal(0, 0.02, size=(300, 2))
+    r = rng.normal(0, 0.005, size=(300, 6)) + np.repeat(common, 3, axis=1)  # {0,1,2}, {3,4,5}
+    close = 50 * np.exp(np.cumsum(r, axis=0))
+    close[:250, 5] = np.nan  # a late starter: its 49 common returns still count
+    adjacency = correlation_neighbours(close, k=2)
+    assert adjacency.diagonal().all()
+    assert adjacency[0].tolist() == [True, True, True, False, False, False]
+    assert adjacency[4, 3] and not adjacency[4, :3].any()
+    assert adjacency.sum(axis=1).max() == 3  # k peers plus itself
+
+
+def test_a_restricted_asset_reads_only_its_neighbours():
+    torch.manual_seed(0)
+    model = build_model("gat", 3, **SMALL, graph_heads=2, neighbours=1).eval()
+    adjacency = np.array([[1, 1, 0], [1, 1, 0], [0, 0, 1]], dtype=bool)  # A-B, C alone
+    model.set_neighbourhood(["A", "B", "C"], adjacency)
+    x = torch.randn(3, 5, 3)
+    asset = torch.tensor([0, 1, 2])
+    base = model(x, asset=asset).regression
+    changed = x.clone()
+    changed[0] += 3.0  # A moves
+    moved = model(changed, asset=asset).regression
+    assert not torch.allclose(moved[1], base[1])  # B reads A
+    torch.testing.assert_close(moved[2], base[2])  # C does not
+    unrestricted = model(changed).regression  # no asset ids: the whole date, as before
+    assert not torch.allclose(unrestricted[2], base[2])
+    # aligned to another panel's columns, the same tickers give the same forecasts
+    model.align_assets(["C", "Z", "A", "B"])
+    order = [2, 0, 1]
+    again = model(x[order], asset=torch.tensor([0, 2, 3])).regression
+    torch.testing.assert_close(again, base[order])
+    # a ticker the training panel lacked attends to itself only
+    lone = model(torch.cat([x[order], x[:1]]), asset=torch.tensor([0, 2, 3, 1])).regression
+    torch.testing.assert_close(lone[:3], base[order])
+
+
+def test_the_neighbourhood_comes_from_training_prices_and_survives_a_checkpoint(tmp_path):
+    panel = load_panel(lead_lag_frame(n_followers=7, n_dates=300))
+    spec = forecaster("gat")
+    spec.model_params = spec.model_params | {"neighbours": 2}
+    spec.trainer = spec.trainer | {"epochs": 1}
+    train, valid = (None, "2015-09-30"), ("2015-10-01", "2015-12-31")
+    fitted = Forecaster(**spec.get_params()).fit(panel, train=train, valid=valid)
+    adjacency = fitted.model_.adjacency
+    assert adjacency.shape == (8, 8) and (adjacency.sum(1) == 3).all()
+    # prices after the training window do not change it
+    close = panel.close.copy()
+    later = panel.dates > np.datetime64("2015-09-30")
+    close[later] *= (
+        np.random.default_rng(2).lognormal(0, 0.2, close[later].shape).astype(np.float32)
+    )
+    perturbed = panel._replace(fields=dict(panel.fields) | {"close": close})
+    refit = Forecaster(**spec.get_params()).fit(perturbed, train=train, valid=valid)
+    assert torch.equal(refit.model_.adjacency, adjacency)
+    fitted.save(tmp_path / "gat.ckpt")
+    loaded = Forecaster.load(tmp_path / "gat.ckpt")
+    assert torch.equal(loaded.model_.adjacency, adjacency)
+    dates = [str(d)[:10] for d in panel.dates[-3:]]
+    pd.testing.assert_frame_equal(loaded.predict(panel, dates), fitted.predict(panel, dates))

@@ -105,7 +105,8 @@ def test_rebalances_at_month_ends_and_trades_from_the_next_day(ci_run):
         ("model.name=ridge", "model.params={}"),
         (
             "model.name=gat",
-            "model.params={hidden_size: 8, num_layers: 1, attention_heads: 2, graph_heads: 2}",
+            "model.params={hidden_size: 8, num_layers: 1, attention_heads: 2, graph_heads: 2,"
+            " neighbours: 5}",
             "training.epochs=1",
         ),
         ("model.ensemble={members: [{name: ridge}]}", "training.epochs=1"),

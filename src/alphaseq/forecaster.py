@@ -701,6 +701,8 @@ class Forecaster:
             n_classification=len(labels.class_names),
             n_classes=labels.n_classes or 3,
         )
+        if getattr(model, "neighbours", 0):
+            model.set_neighbourhood(list(inputs.panel.tickers), self._neighbourhood(inputs, model))
         result: TrainingResult = trainer.fit(model, train_data, valid_data, resume=resume)
         # The same figures on the training samples: the gap to validation shows overfitting.
         self.train_metrics_ = {
@@ -711,6 +713,24 @@ class Forecaster:
         self.best_epoch_ = result.best_epoch
         self.best_score_ = result.best_score
         self.n_parameters_ = count_parameters(model)
+
+    @staticmethod
+    def _neighbourhood(inputs: FitInputs, model: torch.nn.Module) -> np.ndarray:
+        """Peers by return correlation over the training samples' own rows: the first
+        window's first day to the last sample's date (nothing later is read)."""
+        from alphaseq.models.graph_attention import correlation_neighbours
+
+        t = inputs.train.t
+        first = max(int(t.min()) - inputs.train.lookback + 1, 0)
+        close = inputs.panel.close[first : int(t.max()) + 1]
+        return correlation_neighbours(close, model.neighbours)
+
+    def _align_model(self, panel: Panel) -> None:
+        """Point a neighbourhood-restricted model at ``panel``'s tickers (see
+        :meth:`GraphAttentionLSTM.align_assets`)."""
+        align = getattr(self.model_, "align_assets", None)
+        if align is not None:
+            align(list(panel.tickers))
 
     @staticmethod
     def _day(panel: Panel, row: int) -> str:
@@ -750,6 +770,7 @@ class Forecaster:
             output (``<label>`` for regression, ``<label>_p<k>`` for class probabilities).
         """
         self._check_fitted()
+        self._align_model(panel)
         values = self._scaled_features(panel, feature_set)
         samples = self._prediction_samples(panel, values, dates)
         if len(samples) == 0:

@@ -13,14 +13,22 @@ key-padding mask, so a missing asset is simply absent and a batch of several dat
 the same as each date on its own. Everything an asset reads is dated ``t`` or earlier
 (the windows end at ``t``), so the model is as causal as its encoder.
 
-The trainer gives the model whole dates (date-major batches) and the ``group`` of each
-window, because the model declares ``cross_sectional = True``.
+With ``neighbours = k`` each asset attends only to itself and the ``k`` assets whose
+daily returns correlated most with its own over the fold's training window
+(:func:`correlation_neighbours`, computed by the forecaster before training, from
+training prices only, and kept in the checkpoint by ticker).
+
+The trainer gives the model whole dates (date-major batches), the ``group`` (date) and
+the ``asset`` (panel column) of each window, because the model declares
+``cross_sectional = True``.
 """
 
 from __future__ import annotations
 
 from typing import ClassVar
 
+import numpy as np
+import pandas as pd
 import torch
 from torch import nn
 
@@ -28,7 +36,40 @@ from alphaseq.errors import ConfigError
 from alphaseq.models.attention_lstm import AttentionLSTM
 from alphaseq.models.base import ModelOutput, _check_fraction, check_int, register_model
 
-__all__ = ["GraphAttentionLSTM", "pad_by_group"]
+__all__ = ["GraphAttentionLSTM", "correlation_neighbours", "pad_by_group"]
+
+
+def correlation_neighbours(close: np.ndarray, k: int, min_periods: int = 20) -> np.ndarray:
+    """Each asset's ``k`` most correlated peers by daily log returns, as an adjacency.
+
+    Parameters
+    ----------
+    close : numpy.ndarray
+        (T, N) closes of the window to learn from (NaN where missing); only these rows
+        are read, so passing the training window keeps the neighbourhood causal.
+    k : int
+        Peers per asset (fewer when fewer have ``min_periods`` common returns).
+    min_periods : int, default 20
+        Common returns a pair needs for its correlation to count.
+
+    Returns
+    -------
+    numpy.ndarray
+        (N, N) bool: row i marks what asset i may attend to, itself included.
+    """
+    with np.errstate(divide="ignore", invalid="ignore"):
+        returns = np.diff(np.log(close.astype(np.float64)), axis=0)
+    corr = pd.DataFrame(returns).corr(min_periods=min_periods).to_numpy(copy=True)
+    n = corr.shape[0]
+    corr[~np.isfinite(corr)] = -np.inf
+    np.fill_diagonal(corr, -np.inf)
+    adjacency = np.eye(n, dtype=bool)
+    if n > 1 and k > 0:
+        top = np.argsort(-corr, axis=1, kind="stable")[:, : min(k, n - 1)]
+        rows = np.repeat(np.arange(n), top.shape[1])
+        known = np.isfinite(corr[rows, top.ravel()])
+        adjacency[rows[known], top.ravel()[known]] = True
+    return adjacency
 
 
 def pad_by_group(
@@ -70,6 +111,13 @@ class GraphAttentionLSTM(AttentionLSTM):
         ``hidden_size * directions``.
     cell : {"lstm", "gru"}, default "lstm"
         The recurrent cell of the encoder.
+    neighbours : int, default 0
+        0: every asset attends to all assets of its date. ``k > 0``: to itself and its
+        ``k`` most correlated peers of the training window (see
+        :meth:`set_neighbourhood`).
+    neighbour_tickers : list of str, optional
+        The tickers the stored neighbourhood is indexed by (set by
+        :meth:`set_neighbourhood`; part of ``config`` so that a checkpoint rebuilds it).
 
     Notes
     -----
@@ -95,6 +143,8 @@ class GraphAttentionLSTM(AttentionLSTM):
         attention_heads: int = 4,
         graph_heads: int = 4,
         cell: str = "lstm",
+        neighbours: int = 0,
+        neighbour_tickers: list[str] | None = None,
         n_regression: int = 1,
         n_classification: int = 0,
         n_classes: int = 3,
@@ -122,18 +172,82 @@ class GraphAttentionLSTM(AttentionLSTM):
                 f"graph_heads={graph_heads} must divide the representation width "
                 f"hidden_size * directions = {self.width}"
             )
-        self.config |= {"graph_heads": graph_heads, "cell": cell}
+        self.neighbours = check_int("neighbours", neighbours, 0)
+        tickers = None if neighbour_tickers is None else [str(t) for t in neighbour_tickers]
+        self.config |= {
+            "graph_heads": graph_heads,
+            "cell": cell,
+            "neighbours": self.neighbours,
+            "neighbour_tickers": tickers,
+        }
+        # (n, n) by the tickers above; the forecaster fills it from training prices.
+        n = 0 if tickers is None else len(tickers)
+        self.register_buffer("adjacency", torch.eye(n, dtype=torch.bool))
+        self._aligned: torch.Tensor | None = None  # adjacency in a panel's column order
         self.graph_heads = graph_heads
         self.graph = nn.MultiheadAttention(
             self.width, graph_heads, dropout=_check_fraction("dropout", dropout), batch_first=True
         )
         self.graph_norm = nn.LayerNorm(self.width) if layer_norm else None
 
+    # ------------------------------------------------------------------ neighbourhood
+    def set_neighbourhood(self, tickers: list[str], adjacency: np.ndarray) -> None:
+        """Store which assets each asset may attend to (row i: asset i's peers), indexed
+        by ``tickers``, in the order of the panel the model trains on."""
+        adjacency = torch.as_tensor(np.asarray(adjacency, dtype=bool))
+        if adjacency.shape != (len(tickers), len(tickers)):
+            raise ConfigError(
+                f"adjacency must be ({len(tickers)}, {len(tickers)}), got {tuple(adjacency.shape)}"
+            )
+        self.config["neighbour_tickers"] = [str(t) for t in tickers]
+        self.adjacency = (adjacency | torch.eye(len(tickers), dtype=torch.bool)).to(
+            self.adjacency.device
+        )
+        self._aligned = None
+
+    def align_assets(self, tickers: list[str]) -> None:
+        """Re-index the neighbourhood to a panel's columns before forecasting on it: a
+        ticker the training panel did not have attends to itself only."""
+        known = self.config.get("neighbour_tickers")
+        if not self.neighbours or known is None:
+            return
+        position = {t: j for j, t in enumerate(known)}
+        index = torch.tensor([position.get(str(t), -1) for t in tickers], dtype=torch.long)
+        found = index >= 0
+        safe = index.clamp(min=0).to(self.adjacency.device)
+        aligned = self.adjacency[safe][:, safe] & (found[:, None] & found[None, :]).to(
+            self.adjacency.device
+        )
+        self._aligned = aligned | torch.eye(len(tickers), dtype=torch.bool, device=aligned.device)
+
+    def _graph_mask(
+        self, asset: torch.Tensor, row: torch.Tensor, slot: torch.Tensor, present: torch.Tensor
+    ) -> torch.Tensor | None:
+        """(G * graph_heads, M, M) True where a present asset may not attend, or None."""
+        if not self.neighbours or self.config.get("neighbour_tickers") is None:
+            return None
+        table = self._aligned if self._aligned is not None else self.adjacency
+        table = table.to(asset.device)
+        ids = torch.full(present.shape, -1, dtype=torch.long, device=asset.device)
+        ids[row, slot] = asset
+        if int(ids.max()) >= len(table):
+            raise ConfigError(
+                f"asset index {int(ids.max())} beyond the {len(table)} assets of the "
+                f"neighbourhood: align_assets(panel tickers) before forecasting"
+            )
+        safe = ids.clamp(min=0)
+        allowed = table[safe[:, :, None], safe[:, None, :]]  # (G, M, M)
+        # Only rows of present assets are restricted: a padding row stays unrestricted so
+        # that no softmax row is empty (its output is discarded anyway).
+        blocked = present[:, :, None] & ~allowed
+        return blocked.repeat_interleave(self.graph_heads, dim=0)
+
     def forward(
         self,
         x: torch.Tensor,
         return_attention: bool = False,
         group: torch.Tensor | None = None,
+        asset: torch.Tensor | None = None,
     ) -> ModelOutput:
         """Forecast every window from its own history and its date's cross-section.
 
@@ -146,6 +260,9 @@ class GraphAttentionLSTM(AttentionLSTM):
         group : torch.Tensor, optional
             (B,) the date of each window; assets attend within their date only.
             Default: the whole batch is one date.
+        asset : torch.Tensor, optional
+            (B,) the panel column of each window; with ``neighbours`` it restricts the
+            attention to each asset's peers (without it, to nothing but the date).
         """
         rep, weights = self._encode(x)
         if group is None:
@@ -153,7 +270,15 @@ class GraphAttentionLSTM(AttentionLSTM):
         elif group.shape != (len(rep),):
             raise ConfigError(f"group must have one date per window, got {tuple(group.shape)}")
         padded, present, row, slot = pad_by_group(rep, group)
-        mixed, _ = self.graph(padded, padded, padded, key_padding_mask=~present, need_weights=False)
+        mask = None if asset is None else self._graph_mask(asset, row, slot, present)
+        mixed, _ = self.graph(
+            padded,
+            padded,
+            padded,
+            key_padding_mask=~present,
+            attn_mask=mask,
+            need_weights=False,
+        )
         rep = rep + self.dropout(mixed[row, slot])  # skip connection: the asset's own state
         if self.graph_norm is not None:
             rep = self.graph_norm(rep)

@@ -401,7 +401,7 @@ class Trainer:
                 volatility=data.aux_batch("volatility", positions),
             )
             with self._autocast():
-                output = forward(model, x, batch.group)
+                output = forward(model, x, batch.group, data.i[positions])
                 loss = self.loss_fn(output, batch)
             grad_scaler.scale(loss / c.accumulation_steps).backward()
             last = step + 1 == n_batches
@@ -500,7 +500,8 @@ def predict_outputs(
     """Run ``model`` in eval mode over every sample of ``data``, in order, without gradients.
 
     A cross-sectional model (see :func:`is_cross_sectional`) is given whole dates, as
-    many as fit in ``batch_size`` windows (at least one), and the date of each window.
+    many as fit in ``batch_size`` windows (at least one), and the date and asset of each
+    window.
     """
     model.eval()
     parts: list[ModelOutput] = []
@@ -514,7 +515,7 @@ def predict_outputs(
         batches = data.batches(batch_size, shuffle=False)
     for x, _, positions in batches:
         with autocast():
-            parts.append(forward(model, x, data.t[positions]))
+            parts.append(forward(model, x, data.t[positions], data.i[positions]))
         places.append(positions)
     output = ModelOutput(
         regression=_cat([p.regression for p in parts]),
@@ -535,9 +536,12 @@ def is_cross_sectional(model: nn.Module) -> bool:
     return bool(getattr(model, "cross_sectional", False))
 
 
-def forward(model: nn.Module, x: torch.Tensor, group: torch.Tensor) -> ModelOutput:
-    """``model(x)``, with the date of each window for a cross-sectional model."""
-    return model(x, group=group) if is_cross_sectional(model) else model(x)
+def forward(
+    model: nn.Module, x: torch.Tensor, group: torch.Tensor, asset: torch.Tensor | None = None
+) -> ModelOutput:
+    """``model(x)``, with the date and the asset (panel column) of each window for a
+    cross-sectional model."""
+    return model(x, group=group, asset=asset) if is_cross_sectional(model) else model(x)
 
 
 def _in_order(places: list[torch.Tensor]) -> bool:
