@@ -38,8 +38,18 @@ def lead_lag_frame(n_followers: int = 15, n_dates: int = 500, seed: int = 0) -> 
     )
 
 
+TRANSFORMER = {"d_model": 16, "num_layers": 1, "attention_heads": 2, "dropout": 0.0}
+
+
+def small(name: str) -> dict:
+    """Small hyper-parameters of ``name``."""
+    if name == "gat_transformer":
+        return TRANSFORMER | {"graph_heads": 2}
+    return SMALL | ({"graph_heads": 2} if name == "gat" else {})
+
+
 def forecaster(name: str) -> Forecaster:
-    params = SMALL | ({"graph_heads": 2} if name == "gat" else {})
+    params = small(name)
     return Forecaster(
         model=name,
         model_params=params,
@@ -67,7 +77,7 @@ def lead_lag():
         name: forecaster(name).fit(
             panel, train=(None, "2016-03-31"), valid=("2016-04-01", "2016-07-31")
         )
-        for name in ("lstm", "gat")
+        for name in ("lstm", "gat", "gat_transformer")
     }
     return panel, fitted
 
@@ -84,9 +94,12 @@ def held_out_correlation(panel, model) -> float:
 
 def test_a_planted_lead_lag_is_learned_across_assets(lead_lag):
     panel, fitted = lead_lag
-    gat, lstm = (held_out_correlation(panel, fitted[n]) for n in ("gat", "lstm"))
+    gat, lstm, gat_t = (
+        held_out_correlation(panel, fitted[n]) for n in ("gat", "lstm", "gat_transformer")
+    )
     # Measured: gat 0.91, lstm 0.06 (the LSTM sees each follower's own history only).
     assert gat > 0.6 and gat > lstm + 0.4, (gat, lstm)
+    assert gat_t > 0.6 and gat_t > lstm + 0.4, (gat_t, lstm)  # on the Transformer's encoder
 
 
 def test_forecasts_at_t_ignore_every_assets_data_after_t(lead_lag):
@@ -112,9 +125,10 @@ def test_checkpoint_round_trip(lead_lag, tmp_path):
     assert loaded.model_.config == fitted["gat"].model_.config
 
 
-def test_assets_attend_within_their_date_only():
+@pytest.mark.parametrize("name", ["gat", "gat_transformer"])
+def test_assets_attend_within_their_date_only(name):
     torch.manual_seed(0)
-    model = build_model("gat", 3, **SMALL, graph_heads=4, n_regression=2).eval()
+    model = build_model(name, 3, **(small(name) | {"graph_heads": 2}), n_regression=2).eval()
     x = torch.randn(9, 5, 3)
     group = torch.tensor([4, 4, 4, 7, 7, 9, 9, 9, 9])
     together = model(x, group=group).regression

@@ -236,7 +236,7 @@ def test_float64_models_and_inputs(name):
         ("linear", {"n_regression": 0}, r"at least one output head"),
         ("lstm", {"hiden_size": 8}, r"'hiden_size' \(did you mean 'hidden_size'\?\)"),
         ("linear", {"hidden_size": 8}, r"no hyper-parameter 'hidden_size'.*accepted"),
-        ("tcn", {}, r"unknown model 'tcn'; available: \['gat', 'gru', .*'transformer'\]"),
+        ("tcn", {}, r"unknown model 'tcn'; available: \['gat', .*'lstm', 'transformer'\]"),
         ("lstm", {"hidden_size": 0}, r"hidden_size must be >= 1, got 0"),
         ("lstm", {"num_layers": 2.5}, r"num_layers must be an integer"),
         ("lstm", {"dropout": 1.0}, r"dropout must be a number in \[0, 1\)"),

@@ -5,7 +5,8 @@ hyper-parameters in ``model.config`` so that ``build_model(name, **model.config)
 rebuilds it. Built-in names: ``"lstm"`` (:class:`AttentionLSTM`), ``"gru"``
 (:class:`AttentionGRU`), ``"transformer"`` (:class:`TemporalTransformer`, self-attention
 over the window), ``"gat"`` (:class:`GraphAttentionLSTM`, attention across the
-assets of each date) and ``"linear"`` (:class:`LinearBaseline`).
+assets of each date), ``"gat_transformer"`` (the same on the Transformer's encoder)
+and ``"linear"`` (:class:`LinearBaseline`).
 """
 
 from alphaseq.models.attention_lstm import AttentionGRU, AttentionLSTM
@@ -17,7 +18,7 @@ from alphaseq.models.base import (
     count_parameters,
     register_model,
 )
-from alphaseq.models.graph_attention import GraphAttentionLSTM
+from alphaseq.models.graph_attention import GraphAttentionLSTM, GraphAttentionTransformer
 from alphaseq.models.linear import LinearBaseline
 from alphaseq.models.transformer import TemporalTransformer
 
@@ -27,6 +28,7 @@ __all__ = [
     "AttentionLSTM",
     "ForecastModel",
     "GraphAttentionLSTM",
+    "GraphAttentionTransformer",
     "LinearBaseline",
     "ModelOutput",
     "TemporalTransformer",

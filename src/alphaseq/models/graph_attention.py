@@ -1,4 +1,5 @@
-"""Graph attention across assets: :class:`GraphAttentionLSTM` (``gat``).
+"""Graph attention across assets: :class:`GraphAttentionLSTM` (``gat``) and
+:class:`GraphAttentionTransformer` (``gat_transformer``).
 
 Architecture, for the windows ``x`` (B, L, F) of a batch of whole cross-sections and
 the date ``group`` (B,) of each window::
@@ -35,8 +36,15 @@ from torch import nn
 from alphaseq.errors import ConfigError
 from alphaseq.models.attention_lstm import AttentionLSTM
 from alphaseq.models.base import ModelOutput, _check_fraction, check_int, register_model
+from alphaseq.models.transformer import TemporalTransformer
 
-__all__ = ["GraphAttentionLSTM", "correlation_neighbours", "pad_by_group"]
+__all__ = [
+    "AssetAttention",
+    "GraphAttentionLSTM",
+    "GraphAttentionTransformer",
+    "correlation_neighbours",
+    "pad_by_group",
+]
 
 
 def correlation_neighbours(close: np.ndarray, k: int, min_periods: int = 20) -> np.ndarray:
@@ -98,85 +106,34 @@ def pad_by_group(
     return padded, present, row, slot
 
 
-@register_model("gat")
-class GraphAttentionLSTM(AttentionLSTM):
-    """The attention LSTM's encoder, then attention across the assets of each date.
+class AssetAttention:
+    """The attention across the assets of each date, for a model with an ``_encode``
+    giving one (B, width) representation per window (see :class:`GraphAttentionLSTM`).
 
-    Takes every :class:`~alphaseq.models.AttentionLSTM` parameter plus:
-
-    Parameters
-    ----------
-    graph_heads : int, default 4
-        Heads of the attention across assets; must divide the representation width
-        ``hidden_size * directions``.
-    cell : {"lstm", "gru"}, default "lstm"
-        The recurrent cell of the encoder.
-    neighbours : int, default 0
-        0: every asset attends to all assets of its date. ``k > 0``: to itself and its
-        ``k`` most correlated peers of the training window (see
-        :meth:`set_neighbourhood`).
-    neighbour_tickers : list of str, optional
-        The tickers the stored neighbourhood is indexed by (set by
-        :meth:`set_neighbourhood`; part of ``config`` so that a checkpoint rebuilds it).
-
-    Notes
-    -----
-    ``forward(x, group=...)`` needs the date of each window; without ``group`` the whole
-    batch is taken as one date's cross-section (how :meth:`forward` is used on a single
-    date). The temporal attention weights it returns are the encoder's: the graph step
-    comes after them.
+    Mixed in before the encoder's class: ``_init_graph`` builds the layer after the
+    encoder, ``_mix_assets`` applies it to the encoder's output.
     """
 
-    #: The trainer serves whole dates and passes ``group`` to cross-sectional models.
+    #: The trainer serves whole dates and passes ``group`` and ``asset`` to such models.
     cross_sectional: ClassVar[bool] = True
 
-    def __init__(
+    def _init_graph(
         self,
-        n_features: int,
-        *,
-        hidden_size: int = 64,
-        num_layers: int = 1,
-        dropout: float = 0.1,
-        bidirectional: bool = False,
-        layer_norm: bool = True,
-        input_norm: bool = False,
-        attention_heads: int = 4,
-        graph_heads: int = 4,
-        cell: str = "lstm",
-        neighbours: int = 0,
-        neighbour_tickers: list[str] | None = None,
-        n_regression: int = 1,
-        n_classification: int = 0,
-        n_classes: int = 3,
+        graph_heads: int,
+        neighbours: int,
+        neighbour_tickers: list[str] | None,
+        dropout: float,
+        layer_norm: bool,
     ) -> None:
-        if cell not in ("lstm", "gru"):
-            raise ConfigError(f"cell must be 'lstm' or 'gru', got {cell!r}")
-        # The class attribute picks the cell before the parent builds it.
-        self._rnn_class = nn.LSTM if cell == "lstm" else nn.GRU
-        super().__init__(
-            n_features,
-            hidden_size=hidden_size,
-            num_layers=num_layers,
-            dropout=dropout,
-            bidirectional=bidirectional,
-            layer_norm=layer_norm,
-            input_norm=input_norm,
-            attention_heads=attention_heads,
-            n_regression=n_regression,
-            n_classification=n_classification,
-            n_classes=n_classes,
-        )
         graph_heads = check_int("graph_heads", graph_heads, 1)
         if self.width % graph_heads:
             raise ConfigError(
-                f"graph_heads={graph_heads} must divide the representation width "
-                f"hidden_size * directions = {self.width}"
+                f"graph_heads={graph_heads} must divide the representation width {self.width}"
             )
         self.neighbours = check_int("neighbours", neighbours, 0)
         tickers = None if neighbour_tickers is None else [str(t) for t in neighbour_tickers]
         self.config |= {
             "graph_heads": graph_heads,
-            "cell": cell,
             "neighbours": self.neighbours,
             "neighbour_tickers": tickers,
         }
@@ -242,6 +199,102 @@ class GraphAttentionLSTM(AttentionLSTM):
         blocked = present[:, :, None] & ~allowed
         return blocked.repeat_interleave(self.graph_heads, dim=0)
 
+    def _mix_assets(
+        self, rep: torch.Tensor, group: torch.Tensor | None, asset: torch.Tensor | None
+    ) -> torch.Tensor:
+        """Each window's representation plus what it reads from its date's assets."""
+        if group is None:
+            group = torch.zeros(len(rep), dtype=torch.long, device=rep.device)
+        elif group.shape != (len(rep),):
+            raise ConfigError(f"group must have one date per window, got {tuple(group.shape)}")
+        padded, present, row, slot = pad_by_group(rep, group)
+        mask = None if asset is None else self._graph_mask(asset, row, slot, present)
+        mixed, _ = self.graph(
+            padded,
+            padded,
+            padded,
+            key_padding_mask=~present,
+            attn_mask=mask,
+            need_weights=False,
+        )
+        rep = rep + self.dropout(mixed[row, slot])  # skip connection: the asset's own state
+        return rep if self.graph_norm is None else self.graph_norm(rep)
+
+    def estimate_graph_memory(self, batch_size: int, assets_per_date: int, dtype_bytes: int) -> int:
+        """Per window: ``graph_heads`` scores and weights against every asset of its date,
+        and the padded representation, its projections and output (about ``6 D``)."""
+        assets = check_int("assets_per_date", assets_per_date, 1)
+        return batch_size * (2 * self.graph_heads * assets + 6 * self.width) * dtype_bytes
+
+
+@register_model("gat")
+class GraphAttentionLSTM(AssetAttention, AttentionLSTM):
+    """The attention LSTM's encoder, then attention across the assets of each date.
+
+    Takes every :class:`~alphaseq.models.AttentionLSTM` parameter plus:
+
+    Parameters
+    ----------
+    graph_heads : int, default 4
+        Heads of the attention across assets; must divide the representation width
+        ``hidden_size * directions``.
+    cell : {"lstm", "gru"}, default "lstm"
+        The recurrent cell of the encoder.
+    neighbours : int, default 0
+        0: every asset attends to all assets of its date. ``k > 0``: to itself and its
+        ``k`` most correlated peers of the training window (see
+        :meth:`set_neighbourhood`).
+    neighbour_tickers : list of str, optional
+        The tickers the stored neighbourhood is indexed by (set by
+        :meth:`set_neighbourhood`; part of ``config`` so that a checkpoint rebuilds it).
+
+    Notes
+    -----
+    ``forward(x, group=...)`` needs the date of each window; without ``group`` the whole
+    batch is taken as one date's cross-section (how :meth:`forward` is used on a single
+    date). The temporal attention weights it returns are the encoder's: the graph step
+    comes after them.
+    """
+
+    def __init__(
+        self,
+        n_features: int,
+        *,
+        hidden_size: int = 64,
+        num_layers: int = 1,
+        dropout: float = 0.1,
+        bidirectional: bool = False,
+        layer_norm: bool = True,
+        input_norm: bool = False,
+        attention_heads: int = 4,
+        graph_heads: int = 4,
+        cell: str = "lstm",
+        neighbours: int = 0,
+        neighbour_tickers: list[str] | None = None,
+        n_regression: int = 1,
+        n_classification: int = 0,
+        n_classes: int = 3,
+    ) -> None:
+        if cell not in ("lstm", "gru"):
+            raise ConfigError(f"cell must be 'lstm' or 'gru', got {cell!r}")
+        # The class attribute picks the cell before the parent builds it.
+        self._rnn_class = nn.LSTM if cell == "lstm" else nn.GRU
+        super().__init__(
+            n_features,
+            hidden_size=hidden_size,
+            num_layers=num_layers,
+            dropout=dropout,
+            bidirectional=bidirectional,
+            layer_norm=layer_norm,
+            input_norm=input_norm,
+            attention_heads=attention_heads,
+            n_regression=n_regression,
+            n_classification=n_classification,
+            n_classes=n_classes,
+        )
+        self._init_graph(graph_heads, neighbours, neighbour_tickers, dropout, layer_norm)
+        self.config |= {"cell": cell}
+
     def forward(
         self,
         x: torch.Tensor,
@@ -265,23 +318,7 @@ class GraphAttentionLSTM(AttentionLSTM):
             attention to each asset's peers (without it, to nothing but the date).
         """
         rep, weights = self._encode(x)
-        if group is None:
-            group = torch.zeros(len(rep), dtype=torch.long, device=rep.device)
-        elif group.shape != (len(rep),):
-            raise ConfigError(f"group must have one date per window, got {tuple(group.shape)}")
-        padded, present, row, slot = pad_by_group(rep, group)
-        mask = None if asset is None else self._graph_mask(asset, row, slot, present)
-        mixed, _ = self.graph(
-            padded,
-            padded,
-            padded,
-            key_padding_mask=~present,
-            attn_mask=mask,
-            need_weights=False,
-        )
-        rep = rep + self.dropout(mixed[row, slot])  # skip connection: the asset's own state
-        if self.graph_norm is not None:
-            rep = self.graph_norm(rep)
+        rep = self._mix_assets(rep, group, asset)
         regression, logits = self._apply_heads(self.dropout(rep))
         return ModelOutput(
             regression=regression, logits=logits, attention=weights if return_attention else None
@@ -303,6 +340,78 @@ class GraphAttentionLSTM(AttentionLSTM):
         base = super().estimate_training_memory(
             batch_size, lookback, dtype_bytes, param_bytes=param_bytes
         )
-        assets = check_int("assets_per_date", assets_per_date, 1)
-        per_window = 2 * self.graph_heads * assets + 6 * self.width
-        return base + batch_size * per_window * dtype_bytes
+        return base + self.estimate_graph_memory(batch_size, assets_per_date, dtype_bytes)
+
+
+@register_model("gat_transformer")
+class GraphAttentionTransformer(AssetAttention, TemporalTransformer):
+    """The temporal Transformer's encoder, then attention across the assets of each date.
+
+    Takes every :class:`~alphaseq.models.TemporalTransformer` parameter plus
+    ``graph_heads`` (must divide ``d_model``), ``neighbours`` and ``neighbour_tickers``
+    as :class:`GraphAttentionLSTM` does; ``forward`` takes ``group`` and ``asset`` the
+    same way, and the attention weights it returns are the encoder's last-day attention.
+    """
+
+    def __init__(
+        self,
+        n_features: int,
+        *,
+        d_model: int = 64,
+        num_layers: int = 2,
+        attention_heads: int = 4,
+        ff_size: int | None = None,
+        dropout: float = 0.1,
+        input_norm: bool = False,
+        graph_heads: int = 4,
+        neighbours: int = 0,
+        neighbour_tickers: list[str] | None = None,
+        n_regression: int = 1,
+        n_classification: int = 0,
+        n_classes: int = 3,
+    ) -> None:
+        super().__init__(
+            n_features,
+            d_model=d_model,
+            num_layers=num_layers,
+            attention_heads=attention_heads,
+            ff_size=ff_size,
+            dropout=dropout,
+            input_norm=input_norm,
+            n_regression=n_regression,
+            n_classification=n_classification,
+            n_classes=n_classes,
+        )
+        self._init_graph(graph_heads, neighbours, neighbour_tickers, dropout, layer_norm=True)
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        return_attention: bool = False,
+        group: torch.Tensor | None = None,
+        asset: torch.Tensor | None = None,
+    ) -> ModelOutput:
+        """Forecast every window from its own history and its date's cross-section (see
+        :meth:`GraphAttentionLSTM.forward`)."""
+        rep, weights = self._encode(x)
+        rep = self._mix_assets(rep, group, asset)
+        regression, logits = self._apply_heads(self.dropout(rep))
+        return ModelOutput(
+            regression=regression, logits=logits, attention=weights if return_attention else None
+        )
+
+    def estimate_training_memory(
+        self,
+        batch_size: int,
+        lookback: int,
+        dtype_bytes: int = 4,
+        *,
+        param_bytes: int | None = None,
+        assets_per_date: int = 512,
+    ) -> int:
+        """The encoder's estimate plus the attention across assets (see
+        :meth:`GraphAttentionLSTM.estimate_training_memory`)."""
+        base = super().estimate_training_memory(
+            batch_size, lookback, dtype_bytes, param_bytes=param_bytes
+        )
+        return base + self.estimate_graph_memory(batch_size, assets_per_date, dtype_bytes)
