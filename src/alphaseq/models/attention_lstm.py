@@ -303,14 +303,9 @@ class AttentionLSTM(ForecastModel):
         int
             Estimated bytes.
         """
-        batch_size = check_int("batch_size", batch_size, 1)
-        lookback = check_int("lookback", lookback, 1)
-        dtype_bytes = check_int("dtype_bytes", dtype_bytes, 1)
-        n_params, fixed = self._parameter_state_bytes(param_bytes)
-        if param_bytes is None:
-            param_bytes = next(self.parameters()).element_size()
-        if dtype_bytes < param_bytes:
-            fixed += n_params * dtype_bytes
+        batch_size, lookback, dtype_bytes, fixed = self._memory_inputs(
+            batch_size, lookback, dtype_bytes, param_bytes
+        )
 
         h, f, width = self.hidden_size, self.n_features, self.width
         per_day = self.num_layers * self.directions * 6 * h  # kept for backward

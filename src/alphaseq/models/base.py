@@ -163,6 +163,22 @@ class ForecastModel(nn.Module):
         dtype = next(self.parameters()).dtype
         return x if x.dtype == dtype else x.to(dtype)
 
+    def _memory_inputs(
+        self, batch_size: int, lookback: int, dtype_bytes: int, param_bytes: int | None
+    ) -> tuple[int, int, int, int]:
+        """Checked ``(batch_size, lookback, dtype_bytes)`` and the batch-independent bytes:
+        parameters, gradients, Adam's moments, and autocast's low-precision weight copy
+        when activations are narrower than the parameters."""
+        batch_size = check_int("batch_size", batch_size, 1)
+        lookback = check_int("lookback", lookback, 1)
+        dtype_bytes = check_int("dtype_bytes", dtype_bytes, 1)
+        n_params, fixed = self._parameter_state_bytes(param_bytes)
+        if param_bytes is None:
+            param_bytes = next(self.parameters()).element_size()
+        if dtype_bytes < param_bytes:
+            fixed += n_params * dtype_bytes
+        return batch_size, lookback, dtype_bytes, fixed
+
     def _parameter_state_bytes(self, param_bytes: int | None) -> tuple[int, int]:
         """(number of parameters, bytes for parameters + gradients + Adam's two moments)."""
         n_params = count_parameters(self)

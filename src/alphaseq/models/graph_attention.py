@@ -199,6 +199,55 @@ class AssetAttention:
         blocked = present[:, :, None] & ~allowed
         return blocked.repeat_interleave(self.graph_heads, dim=0)
 
+    def forward(
+        self,
+        x: torch.Tensor,
+        return_attention: bool = False,
+        group: torch.Tensor | None = None,
+        asset: torch.Tensor | None = None,
+    ) -> ModelOutput:
+        """Forecast every window from its own history and its date's cross-section.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            (B, L, F) windows, oldest day first.
+        return_attention : bool, default False
+            Also return the encoder's temporal attention (B, heads, L).
+        group : torch.Tensor, optional
+            (B,) the date of each window; assets attend within their date only.
+            Default: the whole batch is one date.
+        asset : torch.Tensor, optional
+            (B,) the panel column of each window; with ``neighbours`` it restricts the
+            attention to each asset's peers (without it, to nothing but the date).
+        """
+        rep, weights = self._encode(x)
+        rep = self._mix_assets(rep, group, asset)
+        regression, logits = self._apply_heads(self.dropout(rep))
+        return ModelOutput(
+            regression=regression, logits=logits, attention=weights if return_attention else None
+        )
+
+    def estimate_training_memory(
+        self,
+        batch_size: int,
+        lookback: int,
+        dtype_bytes: int = 4,
+        *,
+        param_bytes: int | None = None,
+        assets_per_date: int = 512,
+    ) -> int:
+        """The encoder's estimate (see :meth:`AttentionLSTM.estimate_training_memory`,
+        :meth:`TemporalTransformer.estimate_training_memory`) plus the attention across
+        assets: per window, ``graph_heads`` scores and weights
+        against every asset of its date (``assets_per_date``), and the padded
+        representation, its projections and output (about ``6 D``)."""
+        base = super().estimate_training_memory(
+            batch_size, lookback, dtype_bytes, param_bytes=param_bytes
+        )
+        assets = check_int("assets_per_date", assets_per_date, 1)
+        return base + batch_size * (2 * self.graph_heads * assets + 6 * self.width) * dtype_bytes
+
     def _mix_assets(
         self, rep: torch.Tensor, group: torch.Tensor | None, asset: torch.Tensor | None
     ) -> torch.Tensor:
@@ -219,12 +268,6 @@ class AssetAttention:
         )
         rep = rep + self.dropout(mixed[row, slot])  # skip connection: the asset's own state
         return rep if self.graph_norm is None else self.graph_norm(rep)
-
-    def estimate_graph_memory(self, batch_size: int, assets_per_date: int, dtype_bytes: int) -> int:
-        """Per window: ``graph_heads`` scores and weights against every asset of its date,
-        and the padded representation, its projections and output (about ``6 D``)."""
-        assets = check_int("assets_per_date", assets_per_date, 1)
-        return batch_size * (2 * self.graph_heads * assets + 6 * self.width) * dtype_bytes
 
 
 @register_model("gat")
@@ -295,53 +338,6 @@ class GraphAttentionLSTM(AssetAttention, AttentionLSTM):
         self._init_graph(graph_heads, neighbours, neighbour_tickers, dropout, layer_norm)
         self.config |= {"cell": cell}
 
-    def forward(
-        self,
-        x: torch.Tensor,
-        return_attention: bool = False,
-        group: torch.Tensor | None = None,
-        asset: torch.Tensor | None = None,
-    ) -> ModelOutput:
-        """Forecast every window from its own history and its date's cross-section.
-
-        Parameters
-        ----------
-        x : torch.Tensor
-            (B, L, F) windows, oldest day first.
-        return_attention : bool, default False
-            Also return the encoder's temporal attention (B, heads, L).
-        group : torch.Tensor, optional
-            (B,) the date of each window; assets attend within their date only.
-            Default: the whole batch is one date.
-        asset : torch.Tensor, optional
-            (B,) the panel column of each window; with ``neighbours`` it restricts the
-            attention to each asset's peers (without it, to nothing but the date).
-        """
-        rep, weights = self._encode(x)
-        rep = self._mix_assets(rep, group, asset)
-        regression, logits = self._apply_heads(self.dropout(rep))
-        return ModelOutput(
-            regression=regression, logits=logits, attention=weights if return_attention else None
-        )
-
-    def estimate_training_memory(
-        self,
-        batch_size: int,
-        lookback: int,
-        dtype_bytes: int = 4,
-        *,
-        param_bytes: int | None = None,
-        assets_per_date: int = 512,
-    ) -> int:
-        """The encoder's estimate (see :meth:`AttentionLSTM.estimate_training_memory`)
-        plus the attention across assets: per window, ``graph_heads`` scores and weights
-        against every asset of its date (``assets_per_date``), and the padded
-        representation, its projections and output (about ``6 D``)."""
-        base = super().estimate_training_memory(
-            batch_size, lookback, dtype_bytes, param_bytes=param_bytes
-        )
-        return base + self.estimate_graph_memory(batch_size, assets_per_date, dtype_bytes)
-
 
 @register_model("gat_transformer")
 class GraphAttentionTransformer(AssetAttention, TemporalTransformer):
@@ -383,35 +379,3 @@ class GraphAttentionTransformer(AssetAttention, TemporalTransformer):
             n_classes=n_classes,
         )
         self._init_graph(graph_heads, neighbours, neighbour_tickers, dropout, layer_norm=True)
-
-    def forward(
-        self,
-        x: torch.Tensor,
-        return_attention: bool = False,
-        group: torch.Tensor | None = None,
-        asset: torch.Tensor | None = None,
-    ) -> ModelOutput:
-        """Forecast every window from its own history and its date's cross-section (see
-        :meth:`GraphAttentionLSTM.forward`)."""
-        rep, weights = self._encode(x)
-        rep = self._mix_assets(rep, group, asset)
-        regression, logits = self._apply_heads(self.dropout(rep))
-        return ModelOutput(
-            regression=regression, logits=logits, attention=weights if return_attention else None
-        )
-
-    def estimate_training_memory(
-        self,
-        batch_size: int,
-        lookback: int,
-        dtype_bytes: int = 4,
-        *,
-        param_bytes: int | None = None,
-        assets_per_date: int = 512,
-    ) -> int:
-        """The encoder's estimate plus the attention across assets (see
-        :meth:`GraphAttentionLSTM.estimate_training_memory`)."""
-        base = super().estimate_training_memory(
-            batch_size, lookback, dtype_bytes, param_bytes=param_bytes
-        )
-        return base + self.estimate_graph_memory(batch_size, assets_per_date, dtype_bytes)

@@ -270,14 +270,9 @@ class TemporalTransformer(ForecastModel):
         int
             Estimated bytes.
         """
-        batch_size = check_int("batch_size", batch_size, 1)
-        lookback = check_int("lookback", lookback, 1)
-        dtype_bytes = check_int("dtype_bytes", dtype_bytes, 1)
-        n_params, fixed = self._parameter_state_bytes(param_bytes)
-        if param_bytes is None:
-            param_bytes = next(self.parameters()).element_size()
-        if dtype_bytes < param_bytes:
-            fixed += n_params * dtype_bytes
+        batch_size, lookback, dtype_bytes, fixed = self._memory_inputs(
+            batch_size, lookback, dtype_bytes, param_bytes
+        )
         d, f, heads = self.width, self.n_features, self.heads
         full_block = lookback * (10 * d + 3 * self.ff_size + 2 * heads * lookback)
         per_window = (self.num_layers - 1) * full_block
