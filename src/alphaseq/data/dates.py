@@ -23,7 +23,7 @@ import zoneinfo
 import numpy as np
 import pandas as pd
 
-from alphaseq._config_base import FIRST_DATE, LAST_DATE
+from alphaseq._config_base import FIRST_DATE, LAST_DATE, short_repr
 from alphaseq.errors import DataError
 
 _EXAMPLES = 3
@@ -84,7 +84,9 @@ def parse_dates(
     bad = parsed.isna().to_numpy()
     if bad.any():
         rows = np.flatnonzero(bad)
-        examples = ", ".join(f"row {r + 1}: {values.iloc[r]!r}" for r in rows[:_EXAMPLES])
+        examples = ", ".join(
+            f"row {r + 1}: {short_repr(values.iloc[r], 40)}" for r in rows[:_EXAMPLES]
+        )
         hint = f" with format {date_format!r}" if date_format else ""
         raise DataError(
             f"{label}: {len(rows)} values in date column {column!r} are not dates{hint} "
@@ -133,7 +135,7 @@ def _check_day_order(text: pd.Series, label: str, column: str) -> None:
 
     def example(mask: pd.Series) -> str:
         row = rows[np.flatnonzero(mask.to_numpy())[0]]
-        return f"row {row + 1}: {text.iloc[row]!r}"
+        return f"row {row + 1}: {short_repr(text.iloc[row], 40)}"
 
     day_month = f"%d{separator}%m{separator}{year}"
     month_day = f"%m{separator}%d{separator}{year}"
@@ -149,8 +151,9 @@ def _check_day_order(text: pd.Series, label: str, column: str) -> None:
             f"(data check: --date-format), or write them as YYYY-MM-DD"
         )
     if not month_first.any():
+        first = short_repr(text.iloc[rows[0]], 40)
         raise DataError(
-            f"{label}: dates in column {column!r} such as {text.iloc[rows[0]]!r} could "
+            f"{label}: dates in column {column!r} such as {first} could "
             f"be day-first or month-first; set data.date_format: '{day_month}' or "
             f"'{month_day}' (data check: --date-format), or write them as YYYY-MM-DD"
         )

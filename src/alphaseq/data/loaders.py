@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from alphaseq._config_base import short_repr
 from alphaseq._logging import logger
 from alphaseq.data.dates import parse_dates
 from alphaseq.data.panel import FIELDS, PRICE_FIELDS, Panel, Repair
@@ -277,7 +278,8 @@ def _parse_numbers(
             rows = np.flatnonzero(bad)
             places = where(rows[:_EXAMPLES])
             examples = ", ".join(
-                f"{place}: {values.iloc[r]!r}" for place, r in zip(places, rows, strict=False)
+                f"{place}: {short_repr(values.iloc[r], 40)}"
+                for place, r in zip(places, rows, strict=False)
             )
             raise DataError(
                 f"{label}: column {column!r} has {len(rows)} non-numeric values ({examples})"
