@@ -90,6 +90,20 @@ def test_cli_compare_prints_the_table(study_dir):
     assert "momentum_12_1" in result.output and "| ci-2 |" in result.output
 
 
+def test_a_narrow_terminal_gets_several_tables_not_empty_columns(study_dir):
+    result = CliRunner().invoke(
+        app, ["compare", "ci", "ci", "--out", str(study_dir)], env={"COLUMNS": "80"}
+    )
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    tables = sum(line.startswith("┏") for line in lines)
+    assert tables >= 2  # the columns went on in a second table instead of vanishing
+    for header in ("valid", "Q5-Q1", "DSR", "fit s"):
+        assert header in result.output
+    assert result.output.count("momentum_12_1") == tables  # every row in every table
+
+
 @pytest.mark.parametrize("panel", ["us600", "sp500"])
 def test_shipped_study_configs_parse_and_share_their_folds(panel):
     from pathlib import Path

@@ -107,6 +107,26 @@ def test_rerun_into_a_full_directory_is_refused_naming_both_flags(ci_run):
     assert "Traceback" not in result.output
 
 
+def test_a_run_recorded_before_new_config_keys_existed_can_still_resume(ci_run, tmp_path):
+    """A key added to the config since a run began reads as its default on both sides:
+    the run is the same experiment, though the digest of the older, shorter config
+    differs. config.yaml decides, and the manifest takes the new digest."""
+    folder = copy_run(ci_run.run_dir, tmp_path / "run")
+    manifest = json.loads((folder / "run.json").read_text())
+    (folder / "run.json").write_text(json.dumps(manifest | {"forecast_digest": "older"}))
+    record = RunRecord.open(folder)
+    config = record.read_config()
+    record.check_resumable(config, data_fingerprint=manifest["data_fingerprint"])
+    assert record.manifest()["forecast_digest"] == record_module.forecast_digest(config)
+    # a real change is still refused
+    (folder / "run.json").write_text(json.dumps(manifest | {"forecast_digest": "older"}))
+    changed = config.model_copy(
+        update={"windows": config.windows.model_copy(update={"lookback": 7})}
+    )
+    with pytest.raises(RunRecordError, match=r"windows\.lookback"):
+        record.check_resumable(changed, data_fingerprint=manifest["data_fingerprint"])
+
+
 def test_force_replaces_and_resume_checks_config_and_data(ci_run, tmp_path):
     folder = copy_run(ci_run.run_dir, tmp_path / "run")
     config = ci_config()

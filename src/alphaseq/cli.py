@@ -563,17 +563,32 @@ def compare_command(
         err_console.print(f"[bold]run {k + 1}/{total}[/] {name}", highlight=False)
 
     study = compare(experiments, study_dir, on_run=on_run, configurations_tried=tried)
-    table = Table(
-        title=f"Forecast study on the same folds ({study.configurations_tried} "
-        "configurations tried; DSR deflated for all of them)",
-        title_justify="left",
+    title = (
+        f"Forecast study on the same folds ({study.configurations_tried} "
+        "configurations tried; DSR deflated for all of them)"
     )
-    table.add_column("", style="bold", no_wrap=True)
-    for _, header, _ in STUDY_COLUMNS:
-        table.add_column(header, justify="right")
-    for row in study.rows:
-        table.add_row(row["name"], *(format_cell(row, k, f) for k, _, f in STUDY_COLUMNS))
-    console.print(table)
+    # As many tables as the terminal's width needs, columns in order, so that no column
+    # is squeezed to nothing (rich shrinks columns that do not fit).
+    cells = {key: [format_cell(row, key, f) for row in study.rows] for key, _, f in STUDY_COLUMNS}
+    first = max(len(str(row["name"])) for row in study.rows) + 4
+    parts: list[list] = [[]]
+    used = first
+    for column in STUDY_COLUMNS:
+        key, header = column[0], column[1]
+        need = max([len(c) for c in cells[key]] + [len(w) for w in header.split()]) + 3
+        if parts[-1] and used + need > console.width:
+            parts.append([])
+            used = first
+        parts[-1].append(column)
+        used += need
+    for k, columns in enumerate(parts):
+        table = Table(title=title if k == 0 else None, title_justify="left")
+        table.add_column("", style="bold", no_wrap=True)
+        for _, header, _ in columns:
+            table.add_column(header, justify="right")
+        for r, row in enumerate(study.rows):
+            table.add_row(row["name"], *(cells[key][r] for key, _, _ in columns))
+        console.print(table)
     if markdown:
         console.print(study.to_markdown(), highlight=False, markup=False)
     console.print(f"study directory: {study_dir}", highlight=False)

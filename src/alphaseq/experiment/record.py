@@ -284,9 +284,14 @@ class RunRecord:
                 f"'{self.run_dir}' holds no run to resume (no run.json); start it without --resume"
             )
         if manifest.get("forecast_digest") != forecast_digest(config):
-            changed = []
+            changed: list[str] | None = None
             with contextlib.suppress(AlphaseqError):
                 changed = retraining_keys(self.read_config(), config)
+            if changed == []:
+                # Same experiment: the digest was taken by a version whose config had
+                # fewer keys (a key added since reads as its default on both sides).
+                self.write_manifest(forecast_digest=forecast_digest(config))
+                return self.check_resumable(config, data_fingerprint=data_fingerprint)
             raise RunRecordError(
                 f"cannot resume '{self.run_dir}': the config differs from the one it was "
                 f"started with in {changed or 'its forecasting keys'}; use the same config, "
