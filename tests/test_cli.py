@@ -86,3 +86,24 @@ def test_installed_script_prints_no_traceback(tmp_path):
     assert "unknown file type" in proc.stderr
     assert "Traceback" not in proc.stderr + proc.stdout
     assert len(proc.stderr.strip().splitlines()) <= 2  # one message (rich may wrap it)
+
+
+def test_piped_output_keeps_every_figure(ci_run, tmp_path):
+    """rich renders at 80 columns into a pipe and cut figures to '+11…'; the script's
+    entry point widens the result tables when stdout is not a terminal."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    command = ["backtest", str(ci_run.run_dir), "--out", str(tmp_path / "again")]
+    done = subprocess.run(
+        [sys.executable, "-m", "alphaseq.cli", *command],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "…" not in done.stdout
+    assert "ann. return" in done.stdout and "p vs equal_weight" in done.stdout

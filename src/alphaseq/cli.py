@@ -769,8 +769,18 @@ def predict_command(
     console.print(table)
 
 
+#: Width of the result tables when stdout is a file or a pipe (rich would use 80 and cut
+#: figures to "+11…"); a COLUMNS setting still wins.
+PIPED_WIDTH = 200
+
+
 def main() -> None:
     """Entry point of the ``alphaseq`` script."""
+    import os
+    import sys
+
+    if not sys.stdout.isatty() and "COLUMNS" not in os.environ:
+        console.width = PIPED_WIDTH
     app()
 
 
