@@ -107,3 +107,24 @@ def test_piped_output_keeps_every_figure(ci_run, tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     assert "…" not in done.stdout
     assert "ann. return" in done.stdout and "p vs equal_weight" in done.stdout
+
+
+def test_a_logged_run_has_one_line_per_epoch_and_fold_and_no_blank_lines(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    run = ["run", "ci", "--out", str(tmp_path / "r"), "--set", "training.progress=true"]
+    done = subprocess.run(
+        [sys.executable, "-m", "alphaseq.cli", *run, "--set", "training.epochs=1"],
+        capture_output=True,
+        text=True,
+        env={k: v for k, v in os.environ.items() if k != "COLUMNS"},
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stderr.splitlines()
+    assert not [line for line in lines if not line.strip()]  # no leftover bar lines
+    epochs = [line for line in lines if line.startswith("epoch 1/1: train_loss")]
+    folds = [line for line in lines if line.startswith("fold ") and line.endswith(" done")]
+    assert len(epochs) == 4 and len(folds) == 4 and "val_rank_ic" in epochs[0]

@@ -317,12 +317,18 @@ def run_command(
     verb = "resuming" if resume else "alphaseq run"
     err_console.print(f"[bold]{verb}[/] {experiment.name} -> {run_dir}", highlight=False)
     progress = Progress(
-        TextColumn("[bold]folds"), BarColumn(), MofNCompleteColumn(), console=err_console
+        TextColumn("[bold]folds"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=err_console,
+        disable=not err_console.is_terminal,  # a log gets one line per fold instead
     )
     task = progress.add_task("folds", total=None)
 
     def on_fold(done: int, total: int) -> None:
         progress.update(task, completed=done, total=total)
+        if not err_console.is_terminal and done:
+            err_console.print(f"fold {done}/{total} done", highlight=False)
 
     with progress:
         result = run(experiment, run_dir, on_fold=on_fold, resume=resume, force=force)

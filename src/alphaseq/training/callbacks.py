@@ -66,7 +66,8 @@ class EpochLogger(TrainerCallback):
 
 class ProgressBar(TrainerCallback):
     """A transient rich bar per epoch on stderr: batches, running loss, the previous
-    epoch's validation figures."""
+    epoch's validation figures; where stderr is not a terminal, one plain line per epoch
+    instead (a bar would leave a blank line in the log)."""
 
     def __init__(self) -> None:
         self._progress: Progress | None = None
@@ -74,6 +75,9 @@ class ProgressBar(TrainerCallback):
         self._last: dict[str, float] = {}
 
     def on_epoch_start(self, trainer: Trainer, epoch: int, n_batches: int) -> None:
+        console = Console(stderr=True)
+        if not console.is_terminal:
+            return  # a log file: one line per epoch (on_epoch_end), no bars
         title = f"epoch {epoch + 1}/{trainer.config.epochs}"
         shown = {k[4:]: v for k, v in self._last.items() if k.startswith("val_")}
         if shown:  # the previous epoch's validation figures, while this one runs
@@ -103,6 +107,17 @@ class ProgressBar(TrainerCallback):
 
     def on_epoch_end(self, trainer: Trainer, epoch: int, entry: dict[str, float]) -> None:
         self._last = entry
+        if self._progress is None:  # not a terminal: the epoch as one plain line
+            shown = ", ".join(
+                f"{k} {v:.4g}"
+                for k, v in entry.items()
+                if k in ("train_loss", "val_loss", "val_ic", "val_rank_ic")
+            )
+            Console(stderr=True).print(
+                f"epoch {epoch + 1}/{trainer.config.epochs}: {shown}",
+                highlight=False,
+                soft_wrap=True,  # one line each, whatever the log's width
+            )
         self._stop()
 
     def on_fit_end(self, trainer: Trainer, result: TrainingResult) -> None:
