@@ -24,6 +24,9 @@ def test_tune_then_run_the_best_configuration(tmp_path):
     result = runner.invoke(app, [*args, "--set", "training.epochs=1", "--seed", "1"])
     assert result.exit_code == 0, result.output
     assert "2 trials recorded" in result.output
+    # not a terminal: one line per trial as it ends, not silence until the end
+    assert "ci-lstm: trial 0 complete, value" in result.output
+    assert "ci-lstm: trial 1 complete, value" in result.output
     summary = json.loads((out / "tuning.json").read_text())
     assert summary["n_trials"] == 2
     best = yaml.safe_load((out / "best.yaml").read_text())

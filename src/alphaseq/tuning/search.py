@@ -606,17 +606,22 @@ def _write_results(
 
 
 class _Progress:
-    """Trials done and best value so far, on a rich progress bar (or nothing)."""
+    """Trials done and best value so far, on a rich progress bar in a terminal, one line
+    per trial in a log (number, state, value, parameters), or nothing."""
 
     def __init__(self, enabled: bool, total: int | None, name: str) -> None:
+        from rich.console import Console
+
         self.enabled = enabled
         self.total = total
         self.name = name
         self._bar: Any = None
         self._task: Any = None
+        self._console = Console(stderr=True)
+        self._lines = enabled and not self._console.is_terminal
 
     def __enter__(self) -> _Progress:
-        if self.enabled:
+        if self.enabled and not self._lines:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
             self._bar = Progress(
@@ -631,6 +636,16 @@ class _Progress:
 
     def update(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         """Optuna callback: one more trial finished."""
+        if self._lines:
+            value = "-" if trial.value is None else f"{trial.value:.4g}"
+            self._console.print(
+                f"{self.name}: trial {trial.number} {trial.state.name.lower()}, value "
+                f"{value}, {json.dumps(trial.params)}",
+                highlight=False,
+                markup=False,
+                soft_wrap=True,
+            )
+            return
         if self._bar is None:
             return
         try:
