@@ -241,3 +241,26 @@ def test_monte_carlo_expected_maximum_sharpe():
     best = sharpe.max(axis=1)
     sr0 = deflated_sharpe_ratio(r[0, 0], n_trials)["expected_max_sharpe"]
     assert best.mean() == pytest.approx(sr0, rel=0.1)
+
+
+def test_verdicts_call_a_planted_loser_worse_and_noise_no_difference():
+    import pandas as pd
+
+    from alphaseq.backtest.significance import significance_report, verdicts
+
+    rng = np.random.default_rng(0)
+    dates = pd.bdate_range("2015-01-01", periods=1500)
+    ew = pd.Series(rng.normal(0.0005, 0.01, len(dates)), index=dates)
+    worse = ew - 0.002 + rng.normal(0, 0.002, len(dates))  # the same risk, 50 % a year less
+    noise = ew + rng.normal(0, 0.002, len(dates))
+    report = significance_report(
+        {"model_topk": worse, "tilt": noise, "equal_weight": ew}, {"equal_weight": ew}
+    )
+    lines = verdicts(report)
+    assert len(lines) == 2  # one per model strategy, none for the baseline itself
+    loser = next(line for line in lines if line.startswith("model_topk"))
+    assert loser.startswith("model_topk vs equal_weight: worse (ΔSharpe -")
+    assert "p 0.000" in loser and "DSR" in loser
+    assert next(line for line in lines if line.startswith("tilt")).startswith(
+        "tilt vs equal_weight: no significant difference"
+    )

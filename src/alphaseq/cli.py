@@ -371,6 +371,12 @@ def _dry_run(experiment: Any) -> None:
 
 
 def _print_strategies(metrics: dict[str, Any]) -> None:
+    from alphaseq.backtest.significance import verdicts
+
+    # The verdict first: what a portfolio manager asks before any table.
+    for line in verdicts(metrics.get("significance") or {}):
+        style = "green" if ": better" in line else "red" if ": worse" in line else "bold"
+        console.print(f"[{style}]verdict[/] {line}", highlight=False, soft_wrap=True)
     columns = [
         ("total_return", "total", "{:+.1%}"),
         ("ann_return", "ann. return", "{:+.1%}"),

@@ -446,3 +446,50 @@ def significance_report(
             "vs": versus,
         }
     return report
+
+
+#: Strategies that are yardsticks, not the model's: no verdict of their own.
+BASELINE_STRATEGIES = frozenset({"equal_weight", "benchmark", "momentum", "buy_and_hold", "hrp"})
+
+
+def verdicts(significance: dict[str, Any], level: float = 0.05) -> list[str]:
+    """One sentence per model strategy against each reference it was tested against.
+
+    The Sharpe difference (annualised) with its 95 % interval from the test's z
+    (standard error ``|diff / z|``), its p-value, and "better", "worse" or "no
+    significant difference" at ``level``, with the strategy's deflated Sharpe ratio.
+
+    Parameters
+    ----------
+    significance : dict
+        The ``significance`` block of ``metrics.json`` (:func:`significance_report`).
+    level : float, default 0.05
+        Two-sided significance level.
+
+    Returns
+    -------
+    list of str
+    """
+    lines = []
+    for name, block in significance.items():
+        if name in BASELINE_STRATEGIES or not isinstance(block, dict):
+            continue
+        for reference, test in (block.get("vs") or {}).items():
+            diff, z, p = test.get("sharpe_diff_ann"), test.get("z"), test.get("p_value")
+            if diff is None or p is None:
+                continue
+            if z:
+                half = 1.96 * abs(diff / z)
+                interval = f" [{diff - half:+.2f}, {diff + half:+.2f}]"
+            else:
+                interval = ""
+            word = "no significant difference"
+            if p < level:
+                word = "better" if diff > 0 else "worse"
+            dsr = block.get("dsr")
+            dsr_text = "" if dsr is None else f"; DSR {dsr:.2f}"
+            lines.append(
+                f"{name} vs {reference}: {word} (ΔSharpe {diff:+.2f}{interval}, "
+                f"p {p:.3f}{dsr_text})"
+            )
+    return lines
