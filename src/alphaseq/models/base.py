@@ -197,13 +197,15 @@ def check_int(name: str, value: Any, minimum: int) -> int:
     return int(value)
 
 
-def _check_fraction(name: str, value: Any) -> float:
+def check_fraction(name: str, value: Any) -> float:
+    """``value`` as a float in [0, 1), or a :class:`ConfigError` naming ``name``."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value < 1:
         raise ConfigError(f"{name} must be a number in [0, 1), got {value!r}")
     return float(value)
 
 
-def _check_bool(name: str, value: Any) -> bool:
+def check_bool(name: str, value: Any) -> bool:
+    """``value`` if it is a real bool, or a :class:`ConfigError` naming ``name``."""
     if not isinstance(value, bool):
         raise ConfigError(f"{name} must be true or false, got {value!r}")
     return value

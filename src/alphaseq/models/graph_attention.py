@@ -35,7 +35,7 @@ from torch import nn
 
 from alphaseq.errors import ConfigError
 from alphaseq.models.attention_lstm import AttentionLSTM
-from alphaseq.models.base import ModelOutput, _check_fraction, check_int, register_model
+from alphaseq.models.base import ModelOutput, check_fraction, check_int, register_model
 from alphaseq.models.transformer import TemporalTransformer
 
 __all__ = [
@@ -143,7 +143,7 @@ class AssetAttention:
         self._aligned: torch.Tensor | None = None  # adjacency in a panel's column order
         self.graph_heads = graph_heads
         self.graph = nn.MultiheadAttention(
-            self.width, graph_heads, dropout=_check_fraction("dropout", dropout), batch_first=True
+            self.width, graph_heads, dropout=check_fraction("dropout", dropout), batch_first=True
         )
         self.graph_norm = nn.LayerNorm(self.width) if layer_norm else None
 

@@ -29,8 +29,8 @@ from alphaseq.errors import ConfigError
 from alphaseq.models.base import (
     ForecastModel,
     ModelOutput,
-    _check_bool,
-    _check_fraction,
+    check_bool,
+    check_fraction,
     check_int,
     register_model,
 )
@@ -177,8 +177,8 @@ class TemporalTransformer(ForecastModel):
             "num_layers": check_int("num_layers", num_layers, 1),
             "attention_heads": heads,
             "ff_size": ff_size,
-            "dropout": _check_fraction("dropout", dropout),
-            "input_norm": _check_bool("input_norm", input_norm),
+            "dropout": check_fraction("dropout", dropout),
+            "input_norm": check_bool("input_norm", input_norm),
             "n_regression": check_int("n_regression", n_regression, 0),
             "n_classification": check_int("n_classification", n_classification, 0),
             "n_classes": check_int("n_classes", n_classes, 2),
