@@ -83,7 +83,9 @@ def test_hand_computed_example():
         [0.0, g2 - 1, g3 / g2 - 1, g4 / g3 - 1, g5 / g4 - 1, nav_6 / nav_5 - 1, nav_7 / nav_6 - 1],
         atol=1e-15,
     )
-    np.testing.assert_allclose(result.turnover, [turnover_1, turnover_5], rtol=1e-14)
+    np.testing.assert_allclose(result.traded, [turnover_1, turnover_5], rtol=1e-14)
+    # Turnover is the one-way figure, half the amount traded.
+    np.testing.assert_allclose(result.turnover, [turnover_1 / 2, turnover_5 / 2], rtol=1e-14)
     np.testing.assert_allclose(result.costs, [k * turnover_1, k * turnover_5], rtol=1e-14)
     np.testing.assert_allclose(result.weights_before, [[0.0, 0.0, 0.0], drift_5], rtol=1e-14)
     np.testing.assert_array_equal(result.weights_after, HAND_TARGETS)
@@ -141,7 +143,7 @@ def test_costs_scale_linearly_with_cost_bps():
     targets = equal_weight_targets(close, rows)
     runs = {bps: backtest(close, rows, targets, cost_bps=bps) for bps in (0.0, 10.0, 20.0)}
     np.testing.assert_allclose(runs[20.0].costs, 2 * runs[10.0].costs, rtol=1e-14)
-    np.testing.assert_allclose(runs[10.0].costs, runs[10.0].turnover * 1e-3, rtol=1e-14)
+    np.testing.assert_allclose(runs[10.0].costs, runs[10.0].traded * 1e-3, rtol=1e-14)
     np.testing.assert_array_equal(runs[0.0].costs, 0.0)
     for run in runs.values():
         np.testing.assert_array_equal(run.turnover, runs[0.0].turnover)

@@ -106,7 +106,66 @@ def test_piped_output_keeps_every_figure(ci_run, tmp_path):
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "…" not in done.stdout
-    assert "ann. return" in done.stdout and "p vs equal_weight" in done.stdout
+    assert "ann. return" in done.stdout and "ΔSharpe (p) vs equal_weight" in done.stdout
+
+    # One definition per figure: turnover and direction accuracy read the same in
+    # metrics.json, the CLI summary and the report.
+    metrics = json.loads((tmp_path / "again" / "metrics.json").read_text())
+    tables = _report_tables((tmp_path / "again" / "report.html").read_text())
+    strategies = tables["strategies"][0]
+    column = strategies[0].index("Turnover")
+    for name, figures in metrics["strategies"].items():
+        if figures["turnover"] is None:
+            continue
+        text = f"{figures['turnover'] * 100:.1f}%"
+        row = next(r for r in strategies if r[0] == name)
+        assert row[column] == text, (name, row[column], text)
+        cli_row = next(line for line in done.stdout.splitlines() if f"│ {name} " in line)
+        assert text in cli_row, (name, cli_row)
+    forecast = metrics["forecast"]
+    accuracy = f"{forecast['direction_accuracy'] * 100:.1f}%"
+    always_up = f"{forecast['always_up_accuracy'] * 100:.1f}%"
+    assert f"direction accuracy {accuracy} (always up {always_up})" in done.stdout
+    summary = tables["ic"][0]
+    shown = dict(zip(summary[0], summary[1], strict=True))
+    assert shown["direction accuracy"] == accuracy and shown["always up"] == always_up
+    horizon = metrics["horizons"][str(metrics["folds"][0]["signal"]["horizon"])]
+    assert horizon["direction_accuracy"] == forecast["direction_accuracy"]
+
+
+def _report_tables(page: str) -> dict[str, list[list[list[str]]]]:
+    """Every table of the report by section id, as rows of cell texts (header first)."""
+    from html.parser import HTMLParser
+
+    class Tables(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.found: dict[str, list[list[list[str]]]] = {}
+            self.section = ""
+            self.cell: list[str] | None = None
+
+        def handle_starttag(self, tag, attrs):
+            if tag == "section":
+                self.section = dict(attrs).get("id", "")
+            elif tag == "table":
+                self.found.setdefault(self.section, []).append([])
+            elif tag == "tr":
+                self.found[self.section][-1].append([])
+            elif tag in ("td", "th"):
+                self.cell = []
+
+        def handle_endtag(self, tag):
+            if tag in ("td", "th") and self.cell is not None:
+                self.found[self.section][-1][-1].append("".join(self.cell).strip())
+                self.cell = None
+
+        def handle_data(self, data):
+            if self.cell is not None:
+                self.cell.append(data)
+
+    parser = Tables()
+    parser.feed(page)
+    return parser.found
 
 
 def test_a_logged_run_has_one_line_per_epoch_and_fold_and_no_blank_lines(tmp_path):

@@ -64,9 +64,10 @@ CONSTRUCTORS = [
     lambda c: EqualWeight(constraints=c),
 ]
 CONSTRAINT_SETS = {
-    "topk8_max20_turn20": PortfolioConstraints(top_k=8, max_weight=0.2, max_turnover=0.2),
-    "max10_cash_turn10": PortfolioConstraints(
-        max_weight=0.1, max_turnover=0.1, fully_invested=False
+    # Turnover caps are one-way (half the amount traded).
+    "topk8_max20_turn10": PortfolioConstraints(top_k=8, max_weight=0.2, max_turnover=0.1),
+    "max10_cash_turn5": PortfolioConstraints(
+        max_weight=0.1, max_turnover=0.05, fully_invested=False
     ),
 }
 
@@ -89,9 +90,9 @@ def test_constraints_hold_after_every_rebalance(market, build, constraints_name)
     stopped = rows >= np.flatnonzero(np.isnan(close[:, 3]))[0]
     assert (result.weights_after[stopped, 3] == 0).all()
     # The cap is enforced on real trading, not vacuously: it binds at some rebalance
-    # (turnover = cap + the exempt trims of positions that drifted above max_weight).
+    # (one-way turnover = cap + half the exempt trims of positions above max_weight).
     trims = np.maximum(result.weights_before - constraints.max_weight, 0.0).sum(axis=1)
-    binding = np.isclose(result.turnover, constraints.max_turnover + trims, atol=1e-9)
+    binding = np.isclose(result.turnover, constraints.max_turnover + trims / 2, atol=1e-9)
     assert binding[1:].any() or constructor.name in ("equal_weight", "hrp")
 
 
@@ -140,7 +141,7 @@ def test_mean_variance_optimises_within_the_turnover_cap():
         c = PortfolioConstraints(max_weight=0.3, max_turnover=turnover)
         return MeanVariance(risk_aversion=lam, covariance="empirical", constraints=c)
 
-    capped = model(0.15).weights(mu, history, drifted, ok)
+    capped = model(0.075).weights(mu, history, drifted, ok)  # one-way: 0.15 traded
     free = model(None).weights(mu, history, drifted, ok)
     assert np.abs(free - drifted).sum() > 0.3  # the cap really binds
     assert np.abs(capped - drifted).sum() == pytest.approx(0.15, abs=1e-6)
@@ -157,12 +158,13 @@ def test_turnover_cap_binds_when_forecasts_flip(market):
     n = close.shape[1]
     ramp = np.arange(n, dtype=np.float64)
     scores = np.array([ramp if r % 2 == 0 else -ramp for r in range(len(rows))])
-    constraints = PortfolioConstraints(max_turnover=0.1)
+    constraints = PortfolioConstraints(max_turnover=0.05)  # one-way: 0.1 traded
     result = backtest(close, rows, make_policy(TopK(3, constraints=constraints), close, scores))
 
-    assert result.turnover[0] == pytest.approx(1.0)  # initial build from cash: exempt
-    assert (result.turnover[1:] <= 0.1 + 1e-9).all()
-    np.testing.assert_allclose(result.turnover[1:], 0.1, atol=1e-9)  # it binds every time
+    assert result.turnover[0] == pytest.approx(0.5)  # initial build from cash: exempt
+    assert result.traded[0] == pytest.approx(1.0)
+    assert (result.turnover[1:] <= 0.05 + 1e-9).all()
+    np.testing.assert_allclose(result.turnover[1:], 0.05, atol=1e-9)  # it binds every time
     # Only part of the way: the wanted top-3 portfolio is never reached after the first.
     wanted = np.where(scores >= np.sort(scores, axis=1)[:, [-3]], 1 / 3, 0.0)
     gap = np.abs(result.weights_after - wanted).sum(axis=1)
@@ -179,7 +181,7 @@ def test_turnover_cap_binds_when_forecasts_flip(market):
 
 
 def test_forced_sales_and_max_weight_trims_are_exempt_from_the_cap():
-    c = PortfolioConstraints(max_weight=0.4, max_turnover=0.1)
+    c = PortfolioConstraints(max_weight=0.4, max_turnover=0.05)  # one-way: 0.1 traded
     drifted = np.array([0.5, 0.3, 0.2, 0.0, 0.0])  # ticker 0 drifted above 0.4
     ok = np.array([True, True, False, True, True])  # ticker 2 stopped trading
     weights = c.apply(np.array([0.0, 1.0, 0.0, 1.0, 1.0]), drifted, ok)
@@ -223,7 +225,7 @@ def test_apply_without_full_investment_clips_and_keeps_cash():
 
 
 def test_empty_target_keeps_the_holdings():
-    c = PortfolioConstraints(max_turnover=0.2)
+    c = PortfolioConstraints(max_turnover=0.1)  # one-way: 0.2 traded
     drifted = np.array([0.3, 0.2, 0.5])
     ok = np.array([True, True, False])
     # Ticker 2 is force-sold (exempt); its cash goes back pro rata into what is held...
@@ -235,7 +237,7 @@ def test_empty_target_keeps_the_holdings():
 
 
 def test_check_reports_each_violation():
-    c = PortfolioConstraints(top_k=2, max_weight=0.5, max_turnover=0.2)
+    c = PortfolioConstraints(top_k=2, max_weight=0.5, max_turnover=0.1)
     ok = np.array([True, True, True, False])
     drifted = np.array([0.5, 0.5, 0.0, 0.0])
     assert c.check(np.array([0.5, 0.5, 0.0, 0.0]), drifted, ok) == []
@@ -254,7 +256,7 @@ def test_check_reports_each_violation():
     three = np.array([0.45, 0.45, 0.1, 0.0])
     assert any(p.startswith("top_k") for p in c.check(three, three, ok))
     # While the cap binds, names beyond top_k are allowed only if they are being sold down.
-    wide = PortfolioConstraints(top_k=2, max_turnover=0.15)
+    wide = PortfolioConstraints(top_k=2, max_turnover=0.075)
     start = np.array([0.3, 0.3, 0.2, 0.0])  # 20% cash
     assert wide.check(np.array([0.35, 0.35, 0.15, 0.0]), start, ok) == []
     problems = wide.check(np.array([0.35, 0.35, 0.25, 0.0]), start, ok)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import html
 import json
 import re
 import shutil
@@ -30,6 +31,7 @@ REQUIRED = (
     "drawdowns",
     "rolling-sharpe",
     "monthly-returns",
+    "yearly",
     "ic",
     "turnover",
     "weights",
@@ -121,7 +123,7 @@ def test_every_section_is_present_in_order_with_a_heading(lstm_run):
     _, _, page = lstm_run
     ids = section_ids(page)
     assert set(REQUIRED) <= set(ids)
-    assert {"significance", "attention", "horizons"} <= set(ids)
+    assert {"significance", "attention", "horizons", "relative", "distribution"} <= set(ids)
     assert "classification" not in ids  # a regression run
     assert ids == [s for s in SECTION_IDS if s in ids]  # page order, each once
     for section_id in ids:
@@ -207,7 +209,8 @@ def test_timing_run_shows_timing_figures_and_its_position(timing_run):
     assert set(rows) == {"model_timing", "buy_and_hold"}
     assert "time-series correlation" in section(page, "ic")
     assert "Position" in section(page, "weights")
-    assert "Monthly returns of model_timing" in section(page, "monthly-returns")
+    monthly = section(page, "monthly-returns")
+    assert "<h3>model_timing</h3>" in monthly and "<h3>buy_and_hold</h3>" in monthly
 
 
 def test_missing_optional_inputs_are_skipped(lstm_run, tmp_path):
@@ -228,7 +231,8 @@ def test_missing_optional_inputs_are_skipped(lstm_run, tmp_path):
     assert set(REQUIRED) <= set(ids) and not set(OPTIONAL) & set(ids)
     assert "No per-epoch training history" in section(page, "training")
     assert "No predictions" in section(page, "ic")
-    assert "from metrics.json" in section(page, "turnover")  # the fallback bar chart
+    # No weights: the turnover recorded beside the returns still draws the chart.
+    assert "the backtest&#x27;s own figure" in section(page, "turnover")
     assert "could not be drawn" not in page
 
     (stripped / "returns.parquet").unlink()
@@ -236,6 +240,7 @@ def test_missing_optional_inputs_are_skipped(lstm_run, tmp_path):
     page = build_report(stripped).read_text(encoding="utf-8")
     assert set(REQUIRED) <= set(section_ids(page))
     assert "No daily returns" in section(page, "equity")
+    assert "from metrics.json" in section(page, "turnover")  # the fallback bar chart
     assert "2017-07-03" in section(page, "folds")
 
 
@@ -272,7 +277,15 @@ def test_report_series_match_the_run_and_hand_computations(lstm_run):
     )
     turnover = rebalance_turnover(weights)["s"]
     assert list(turnover.index) == [pd.Timestamp("2020-02-28")]  # the build is left out
-    assert turnover.iloc[0] == pytest.approx(0.2 + 0.5 + 0.3)
+    assert turnover.iloc[0] == pytest.approx((0.2 + 0.5 + 0.3) / 2)  # one-way
+
+
+def test_the_turnover_chart_draws_the_figures_the_table_averages(lstm_run):
+    result, _, _ = lstm_run
+    series = rebalance_turnover(None, None, result.returns)
+    for name, figures in result.metrics["strategies"].items():
+        if figures["turnover"] is not None and name in series:
+            assert series[name].mean() == pytest.approx(figures["turnover"], rel=1e-12), name
 
 
 def test_diagnostics_section_shows_the_figures_of_metrics_json(lstm_run):
@@ -288,3 +301,76 @@ def test_diagnostics_section_shows_the_figures_of_metrics_json(lstm_run):
     training = metrics["training"]
     assert f"in {training['first_epoch_stops']} of {training['folds']} folds" in text
     assert "diagnostics" in section_ids(page)
+
+
+def test_verdict_comes_first_and_key_figures_compare_with_equal_weight(lstm_run):
+    result, _, page = lstm_run
+    header = section(page, "header")
+    # The verdict precedes every table and the key-figure cards.
+    assert header.index('id="verdict"') < header.index('class="cards"')
+    from alphaseq.backtest import verdict_sentence, verdict_table
+
+    rows = verdict_table(result.metrics["significance"])
+    assert rows and all(r["strategy"] not in ("equal_weight", "benchmark") for r in rows)
+    for row in rows:
+        assert html.escape(verdict_sentence(row)) in header
+    # A survivorship-biased universe: the cards compare with equal weight, not the index.
+    cards = header[header.index("Key figures") :]
+    assert "<code>equal_weight</code>" in cards and "equal_weight: " in cards
+    assert "Trained on" in header and "forward_return_21" in header
+
+
+def test_tear_sheet_sections_agree_with_hand_computations(lstm_run):
+    from alphaseq.report.data import wide_returns
+
+    result, _, page = lstm_run
+    metrics = result.metrics
+    returns = wide_returns(result.returns)
+    # Drawdown table: the worst episode of equal weight is its max drawdown.
+    table = section(page, "drawdowns")
+    worst = metrics["strategies"]["equal_weight"]
+    assert f"{worst['max_drawdown'] * 100:.1f}%" in table
+    assert worst["max_drawdown_start"] in table and worst["max_drawdown_end"] in table
+    # Up capture of the model against the benchmark, by hand (empyrical's definition).
+    r, b = returns["model_topk"], returns["benchmark"]
+    both = pd.concat([r, b], axis=1, keys=["r", "b"]).dropna()
+    up = both[both["b"] > 0]
+    annual = lambda x: np.prod(1 + x) ** (252 / len(x)) - 1  # noqa: E731
+    capture = annual(up["r"]) / annual(up["b"])
+    recorded = metrics["relative"]["model_topk"]["benchmark"]
+    assert recorded["up_capture"] == pytest.approx(capture, rel=1e-9)
+    beta = np.cov(both["r"], both["b"])[0, 1] / np.var(both["b"], ddof=1)
+    assert recorded["beta"] == pytest.approx(beta, rel=1e-9)
+    relative = section(page, "relative")
+    assert f"{recorded['beta']:.2f}" in relative and f"{capture:.2f}" in relative
+    # Yearly returns: compounded within each calendar year.
+    year = int(returns.index[-1].year)
+    last = returns.loc[returns.index.year == year, "equal_weight"].dropna()
+    assert f"{(np.prod(1 + last) - 1) * 100:+.1f}%" in section(page, "yearly")
+    # VaR: the 5th percentile of daily returns.
+    var = metrics["distribution"]["model_topk"]["var"]
+    assert var == pytest.approx(np.quantile(returns["model_topk"].dropna(), 0.05))
+    assert f"{var * 100:.2f}%" in section(page, "distribution")
+    # Monthly heat maps for the best model strategy and for equal weight.
+    assert "<h3>equal_weight</h3>" in section(page, "monthly-returns")
+
+
+def test_a_planted_loser_is_called_worse_in_the_report(tmp_path):
+    from alphaseq.backtest import significance_report
+
+    rng = np.random.default_rng(0)
+    dates = pd.bdate_range("2015-01-01", periods=1500)
+    ew = pd.Series(rng.normal(0.0005, 0.01, len(dates)), index=dates)
+    worse = ew - 0.002 + rng.normal(0, 0.002, len(dates))  # the same risk, far less return
+    noise = ew + rng.normal(0, 0.002, len(dates))
+    report = significance_report(
+        {"model_topk": worse, "tilt": noise, "equal_weight": ew}, {"equal_weight": ew}
+    )
+    metrics = {"strategies": {n: {"sharpe": None} for n in report}, "significance": report}
+    (tmp_path / "metrics.json").write_text(json.dumps(metrics))
+    page = build_report(tmp_path).read_text(encoding="utf-8")
+    header = section(page, "header")
+    assert '<li class="worse">model_topk vs equal_weight: worse (ΔSharpe -' in header
+    assert '<li class="neutral">tilt vs equal_weight: no significant difference' in header
+    significance = section(page, "significance")
+    assert re.search(r'class="num sig-worse">-\d\.\d\d \(p 0\.000\)', significance)

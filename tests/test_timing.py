@@ -115,7 +115,7 @@ def test_long_flat_short_path_by_hand():
     # Long trade: 1.02 * 99/102 * (1 - K)^2 - 1 < 0; the short trade wins after its costs.
     assert 0.99 * (1 - K) ** 2 < 1 < 1.02 * 97 / 98 * (1 - K) * (1 - K * resize) * (1 - K * cover)
     assert m["win_rate"] == 0.5
-    turnover = (0 + 1 + 1 + resize + cover) / 5  # traded on days 2..6
+    turnover = (0 + 1 + 1 + resize + cover) / 5 / 2  # one-way, traded on days 2..6
     assert m["turnover"] == pytest.approx(turnover)
     assert m["total_return"] == pytest.approx(np.prod(1 + np.array(expected)) - 1, rel=1e-12)
     hold = out["buy_and_hold"]

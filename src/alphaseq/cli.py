@@ -292,8 +292,7 @@ def run_command(
     import datetime as dt
     from pathlib import Path
 
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
+    from alphaseq._progress import RunProgress
     from alphaseq.config import apply_overrides, parse_config
     from alphaseq.errors import ConfigError
     from alphaseq.experiment import RunRecord, run
@@ -316,17 +315,16 @@ def run_command(
         RunRecord.check_new(run_dir)  # before the progress display starts
     verb = "resuming" if resume else "alphaseq run"
     err_console.print(f"[bold]{verb}[/] {experiment.name} -> {run_dir}", highlight=False)
-    progress = Progress(
-        TextColumn("[bold]folds"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        console=err_console,
-        disable=not err_console.is_terminal,  # a log gets one line per fold instead
+    # One live display in a terminal: fold, epoch, ETA and the running epoch's batches
+    # (the trainer's progress callback reports to it); a log gets plain lines instead.
+    progress = RunProgress.for_config(
+        err_console,
+        experiment,
+        folds_done=len(RunRecord(run_dir).finished_folds()) if resume else 0,
     )
-    task = progress.add_task("folds", total=None)
 
     def on_fold(done: int, total: int) -> None:
-        progress.update(task, completed=done, total=total)
+        progress.fold_done(done, total)
         if not err_console.is_terminal and done:
             err_console.print(f"fold {done}/{total} done", highlight=False)
 
@@ -385,7 +383,7 @@ def _print_strategies(metrics: dict[str, Any]) -> None:
         ("sortino", "Sortino", "{:.2f}"),
         ("max_drawdown", "max DD", "{:.1%}"),
         ("calmar", "Calmar", "{:.2f}"),
-        ("turnover", "turnover", "{:.2f}"),
+        ("turnover", "turnover", "{:.1%}"),
         ("information_ratio", "IR", "{:.2f}"),
     ]
     run = metrics.get("run", {})
@@ -425,6 +423,12 @@ def _print_strategies(metrics: dict[str, Any]) -> None:
             cells.append("-" if value is None else fmt.format(value))
         table.add_row(name, *cells)
     console.print(table)
+    console.print(
+        "turnover: one-way, ½ Σ|Δw| per rebalance (100 % = the whole book replaced), the "
+        "initial build left out",
+        highlight=False,
+        style="dim",
+    )
     for name, reason in failed.items():
         console.print(
             f"[red]strategy {name} failed[/]: {reason}; it never traded (see run.log)",
@@ -432,17 +436,32 @@ def _print_strategies(metrics: dict[str, Any]) -> None:
         )
     _print_significance(metrics.get("significance", {}))
     forecast = metrics.get("forecast", {})
+    # The direction accuracy of metrics.json, as the report shows it: with its baseline.
+    direction = (
+        f"direction accuracy {_fmt(forecast.get('direction_accuracy'), '{:.1%}')} (always up "
+        f"{_fmt(forecast.get('always_up_accuracy'), '{:.1%}')})"
+    )
+    against = f" against {forecast['label']}" if forecast.get("label") else ""
     if forecast.get("time_series_ic") is not None:
         console.print(
-            f"forecast: time-series IC {forecast['time_series_ic']:.3f}, direction accuracy "
-            f"{forecast['direction_accuracy']:.1%} over {forecast['n_predictions']} dates",
+            f"forecast{against}: time-series IC {forecast['time_series_ic']:.3f}, {direction} "
+            f"over {forecast['n_predictions']} dates",
             highlight=False,
         )
     if forecast.get("ic") is not None:
         console.print(
-            f"forecast: IC {forecast['ic']:.3f}, rank IC {forecast['rank_ic']:.3f}, "
-            f"ICIR {forecast['icir']:.2f}, direction accuracy "
-            f"{forecast['direction_accuracy']:.1%} over {forecast['n_dates']} dates",
+            f"forecast{against}: IC {forecast['ic']:.3f}, rank IC {forecast['rank_ic']:.3f}, "
+            f"ICIR {_fmt(forecast.get('icir'), '{:.2f}')}, {direction} over "
+            f"{forecast['n_dates']} dates",
+            highlight=False,
+        )
+    for horizon, entry in (metrics.get("classification") or {}).items():
+        report = entry.get("report") or {}
+        console.print(
+            f"classification ({horizon} days): accuracy {_fmt(report.get('accuracy'), '{:.1%}')}"
+            f" (always {entry.get('majority_class')}: "
+            f"{_fmt(entry.get('majority_class_rate'), '{:.1%}')}) over {entry.get('n')} "
+            "forecasts",
             highlight=False,
         )
     _print_diagnostics(metrics.get("diagnostics"), metrics.get("training") or {})
@@ -500,17 +519,21 @@ def _print_diagnostics(diagnostics: dict[str, Any] | None, training: dict[str, A
 
 
 def _print_significance(significance: dict[str, Any]) -> None:
+    from alphaseq.backtest.significance import difference_text, difference_verdict
+
     if not significance:
         return
     baselines = sorted({b for s in significance.values() for b in s.get("vs", {})})
     table = Table(
         title="Significance: PSR = P(true Sharpe > 0), DSR = PSR deflated for the trials "
-        "run, p = Jobson-Korkie/Memmel test of the Sharpe difference",
+        "run; annualised Sharpe difference with the p of its Jobson-Korkie/Memmel test "
+        "(green: significantly better, red: worse, at 5 %)",
         title_justify="left",
     )
     table.add_column("strategy", style="bold", no_wrap=True, min_width=12)
-    for header in ("PSR", "DSR", "trials", *(f"p vs {b}" for b in baselines)):
+    for header in ("PSR", "DSR", "trials", *(f"ΔSharpe (p) vs {b}" for b in baselines)):
         table.add_column(header, justify="right")
+    styles = {"better": "green", "worse": "red"}
     for name, figures in significance.items():
         cells = [
             _fmt(figures.get("psr"), "{:.2f}"),
@@ -518,7 +541,10 @@ def _print_significance(significance: dict[str, Any]) -> None:
             str(figures.get("n_trials", "-")),
         ]
         for baseline in baselines:
-            cells.append(_fmt(figures.get("vs", {}).get(baseline, {}).get("p_value"), "{:.3f}"))
+            test = figures.get("vs", {}).get(baseline, {})
+            text = difference_text(test) or "-"
+            style = styles.get(difference_verdict(test) or "")
+            cells.append(f"[{style}]{text}[/]" if style else text)
         table.add_row(name, *cells)
     console.print(table)
 

@@ -265,7 +265,10 @@ class PortfolioConfig(_Section):
     cost_bps: float = Field(10.0, ge=0, description="Cost per unit of notional traded.")
     max_weight: float | None = Field(None, gt=0, le=1)
     max_turnover: float | None = Field(
-        0.2, gt=0, description="Cap on sum |w_new - w_drifted| per rebalance (constructors)."
+        0.1,
+        gt=0,
+        description="Cap on the one-way turnover 1/2 sum |w_new - w_drifted| per rebalance "
+        "(constructors); 1 replaces a whole fully invested book.",
     )
     fully_invested: bool = True
     constructors: list[ConstructorConfig] = Field(

@@ -17,6 +17,7 @@ from alphaseq.analysis.classification import (
     class_weights_balanced,
     classification_block,
     direction_accuracy,
+    direction_summary,
     regression_block,
 )
 
@@ -27,6 +28,7 @@ __all__ = [
     "class_weights_balanced",
     "classification_block",
     "direction_accuracy",
+    "direction_summary",
     "plot_attention_heatmap",
     "regression_block",
     "ticker_attention",

@@ -18,6 +18,7 @@ __all__ = [
     "class_weights_balanced",
     "classification_block",
     "direction_accuracy",
+    "direction_summary",
     "regression_block",
 ]
 
@@ -253,3 +254,35 @@ def direction_accuracy(
     if not directed.any():
         return None
     return float(np.mean(forecast[directed] == outcome[directed]))
+
+
+def direction_summary(
+    score: Any,
+    realised: Any,
+    threshold: float = 0.0,
+    *,
+    realised_threshold: float = 0.0,
+) -> dict[str, float | int | None]:
+    """Direction accuracy with its naive baseline, the one definition every view shows.
+
+    Parameters are those of :func:`direction_accuracy`.
+
+    Returns
+    -------
+    dict
+        * ``direction_accuracy``: :func:`direction_accuracy` of the pairs.
+        * ``always_up_accuracy``: the accuracy of always forecasting "up" on the same
+          pairs (the share of realised ups among them): the bar a forecast must clear.
+        * ``n_directed``: pairs with a direction on both sides.
+    """
+    s, r = _finite_pairs(score, realised, "direction_summary")
+    forecast = np.sign(s - threshold)
+    outcome = np.sign(r - realised_threshold)
+    directed = (forecast != 0) & (outcome != 0)
+    if not directed.any():
+        return {"direction_accuracy": None, "always_up_accuracy": None, "n_directed": 0}
+    return {
+        "direction_accuracy": float(np.mean(forecast[directed] == outcome[directed])),
+        "always_up_accuracy": float(np.mean(outcome[directed] > 0)),
+        "n_directed": int(directed.sum()),
+    }

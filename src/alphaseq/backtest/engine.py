@@ -8,9 +8,11 @@ with prices and nothing is traded.
 Accounting, in fractions of NAV:
 
 * capital is 1, all in cash, just before the first rebalance trade;
-* at a rebalance the drifted weights ``w_before`` are traded to ``w_after``; turnover is
-  ``sum_i |w_after_i - w_before_i|`` (the first rebalance's turnover is the initial buy)
-  and the cost is ``cost_bps / 1e4 * turnover`` of the pre-trade NAV;
+* at a rebalance the drifted weights ``w_before`` are traded to ``w_after``; the amount
+  traded is ``sum_i |w_after_i - w_before_i|`` and the cost ``cost_bps / 1e4`` times
+  that amount, of the pre-trade NAV. Turnover is the one-way figure, half the amount
+  traded (``1/2 sum_i |dw_i|``: a full switch of a fully invested book is 1; the first
+  rebalance's turnover is the initial buy);
 * ``w_after`` then applies to the NAV after costs; ``1 - sum(w_after)`` is cash earning 0.
 
 Missing prices: a ticker without a close keeps its last close (its return is 0 that day
@@ -49,7 +51,10 @@ class BacktestResult:
     gross_returns : numpy.ndarray
         Daily returns before costs, (D,); the first entry is 0.
     turnover : numpy.ndarray
-        ``sum_i |w_after_i - w_before_i|`` at each rebalance, (R,).
+        One-way turnover ``1/2 sum_i |w_after_i - w_before_i|`` at each rebalance, (R,).
+    traded : numpy.ndarray
+        Amount traded ``sum_i |w_after_i - w_before_i|`` at each rebalance (twice the
+        turnover), the base of the costs, (R,).
     costs : numpy.ndarray
         Cost of each rebalance as a fraction of the pre-trade NAV, (R,).
     weights_before : numpy.ndarray
@@ -66,6 +71,7 @@ class BacktestResult:
     returns: np.ndarray
     gross_returns: np.ndarray
     turnover: np.ndarray
+    traded: np.ndarray
     costs: np.ndarray
     weights_before: np.ndarray
     weights_after: np.ndarray
@@ -74,7 +80,7 @@ class BacktestResult:
 
     @property
     def average_turnover(self) -> float:
-        """Mean turnover per rebalance, leaving out the initial buy.
+        """Mean one-way turnover per rebalance, leaving out the initial buy.
 
         The initial buy is the same for every fully invested strategy and would dominate
         short backtests. NaN when there is only one rebalance.
@@ -256,7 +262,7 @@ def backtest(
     prices = _forward_filled(close[: end_row + 1])
     n_rebalances, n_tickers = weights.shape
     gross = np.zeros(end_row + 1 - start)
-    turnover = np.empty(n_rebalances)
+    traded = np.empty(n_rebalances)
     before = np.zeros((n_rebalances, n_tickers))
 
     # One vectorised step per holding period: values relative to the NAV right after
@@ -269,7 +275,7 @@ def backtest(
             target = np.asarray(policy(r, int(a), drifted.copy()), dtype=np.float64)
             _check_target(close, rows, r, target)
             weights[r] = target
-        turnover[r] = np.abs(weights[r] - drifted).sum()
+        traded[r] = np.abs(weights[r] - drifted).sum()
         b = int(rows[r + 1]) if r + 1 < n_rebalances else end_row
         if b == a:
             continue
@@ -282,7 +288,7 @@ def backtest(
         drifted = np.zeros(n_tickers)
         drifted[held] = positions[-1] / value[-1]
 
-    costs = cost_rate * turnover
+    costs = cost_rate * traded
     net = gross.copy()
     at = rows - start
     net[at] = (1.0 + gross[at]) * (1.0 - costs) - 1.0
@@ -290,7 +296,8 @@ def backtest(
         rows=np.arange(start, end_row + 1),
         returns=net,
         gross_returns=gross,
-        turnover=turnover,
+        turnover=0.5 * traded,
+        traded=traded,
         costs=costs,
         weights_before=before,
         weights_after=weights.copy(),

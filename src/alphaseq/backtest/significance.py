@@ -452,12 +452,66 @@ def significance_report(
 BASELINE_STRATEGIES = frozenset({"equal_weight", "benchmark", "momentum", "buy_and_hold", "hrp"})
 
 
+def verdict_table(significance: dict[str, Any], level: float = 0.05) -> list[dict[str, Any]]:
+    """The verdict of every model strategy against each reference it was tested against.
+
+    Parameters
+    ----------
+    significance : dict
+        The ``significance`` block of ``metrics.json`` (:func:`significance_report`).
+    level : float, default 0.05
+        Two-sided significance level.
+
+    Returns
+    -------
+    list of dict
+        One per (model strategy, reference) pair, in the block's order, with
+        ``strategy``, ``reference``, ``verdict`` ("better", "worse" or "no significant
+        difference" at ``level``), ``sharpe_diff`` (annualised), ``ci`` (its 95 %
+        interval from the test's z, standard error ``|diff / z|``; None without z),
+        ``p_value`` and ``dsr`` (the strategy's deflated Sharpe ratio, or None).
+    """
+    rows = []
+    for name, block in significance.items():
+        if name in BASELINE_STRATEGIES or not isinstance(block, dict):
+            continue
+        for reference, test in (block.get("vs") or {}).items():
+            diff, z, p = test.get("sharpe_diff_ann"), test.get("z"), test.get("p_value")
+            if diff is None or p is None:
+                continue
+            half = 1.96 * abs(diff / z) if z else None
+            word = difference_verdict(test, level)
+            rows.append(
+                {
+                    "strategy": name,
+                    "reference": reference,
+                    "verdict": word,
+                    "sharpe_diff": diff,
+                    "ci": None if half is None else [diff - half, diff + half],
+                    "p_value": p,
+                    "dsr": block.get("dsr"),
+                }
+            )
+    return rows
+
+
+def verdict_sentence(row: dict[str, Any]) -> str:
+    """One row of :func:`verdict_table` as a sentence, e.g. ``model_topk vs
+    equal_weight: worse (ΔSharpe -0.46 [-0.90, -0.02], p 0.039; DSR 0.12)``."""
+    interval = "" if row["ci"] is None else f" [{row['ci'][0]:+.2f}, {row['ci'][1]:+.2f}]"
+    dsr = "" if row["dsr"] is None else f"; DSR {row['dsr']:.2f}"
+    return (
+        f"{row['strategy']} vs {row['reference']}: {row['verdict']} (ΔSharpe "
+        f"{row['sharpe_diff']:+.2f}{interval}, p {row['p_value']:.3f}{dsr})"
+    )
+
+
 def verdicts(significance: dict[str, Any], level: float = 0.05) -> list[str]:
     """One sentence per model strategy against each reference it was tested against.
 
-    The Sharpe difference (annualised) with its 95 % interval from the test's z
-    (standard error ``|diff / z|``), its p-value, and "better", "worse" or "no
-    significant difference" at ``level``, with the strategy's deflated Sharpe ratio.
+    The sentences of :func:`verdict_table`: the Sharpe difference (annualised) with
+    its 95 % interval, its p-value, and "better", "worse" or "no significant
+    difference" at ``level``, with the strategy's deflated Sharpe ratio.
 
     Parameters
     ----------
@@ -470,26 +524,23 @@ def verdicts(significance: dict[str, Any], level: float = 0.05) -> list[str]:
     -------
     list of str
     """
-    lines = []
-    for name, block in significance.items():
-        if name in BASELINE_STRATEGIES or not isinstance(block, dict):
-            continue
-        for reference, test in (block.get("vs") or {}).items():
-            diff, z, p = test.get("sharpe_diff_ann"), test.get("z"), test.get("p_value")
-            if diff is None or p is None:
-                continue
-            if z:
-                half = 1.96 * abs(diff / z)
-                interval = f" [{diff - half:+.2f}, {diff + half:+.2f}]"
-            else:
-                interval = ""
-            word = "no significant difference"
-            if p < level:
-                word = "better" if diff > 0 else "worse"
-            dsr = block.get("dsr")
-            dsr_text = "" if dsr is None else f"; DSR {dsr:.2f}"
-            lines.append(
-                f"{name} vs {reference}: {word} (ΔSharpe {diff:+.2f}{interval}, "
-                f"p {p:.3f}{dsr_text})"
-            )
-    return lines
+    return [verdict_sentence(row) for row in verdict_table(significance, level)]
+
+
+def difference_text(test: dict[str, Any]) -> str | None:
+    """A Sharpe-difference test as ``"-0.46 (p 0.039)"``: the p-value never without the
+    sign of the difference it tests. None when the test has no figures."""
+    diff, p = test.get("sharpe_diff_ann"), test.get("p_value")
+    if diff is None or p is None:
+        return None
+    return f"{diff:+.2f} (p {p:.3f})"
+
+
+def difference_verdict(test: dict[str, Any], level: float = 0.05) -> str | None:
+    """"better", "worse" or "no significant difference" for one test (None without one)."""
+    diff, p = test.get("sharpe_diff_ann"), test.get("p_value")
+    if diff is None or p is None:
+        return None
+    if p >= level:
+        return "no significant difference"
+    return "better" if diff > 0 else "worse"

@@ -145,10 +145,12 @@ def _simulate(
         "turnover": (0.0 if hold else result.average_turnover) if len(price) > 1 else None,
     }
     index = prices.index
+    turnover = pd.Series(result.turnover, index=index[rows], name="turnover")
     return (
         pd.Series(result.returns, index=index, name="return"),
         pd.Series(costs, index=index, name="cost"),
         figures,
+        turnover,
     )
 
 
@@ -184,7 +186,7 @@ def timing_backtest(
         * ``costs``: cost of each date as a fraction of NAV (pandas.Series).
         * ``metrics``: :func:`alphaseq.backtest.performance_metrics` of the net returns
           (information ratio against buy-and-hold; ``turnover`` is the mean daily
-          ``|p[t] - d[t]|`` after the first date) plus:
+          one-way turnover ``|p[t] - d[t]| / 2`` after the first date) plus:
 
           - ``time_in_market``: share of the holding days (dates 2..T, whose return is
             earned by the previous close's position) with a non-zero position;
@@ -220,10 +222,10 @@ def timing_backtest(
     cost_rate = cost_bps / 1e4
     position = np.clip(positions.to_numpy(dtype=np.float64), -1.0, 1.0)
 
-    hold_returns, hold_costs, hold_figures = _simulate(
+    hold_returns, hold_costs, hold_figures, hold_turnover = _simulate(
         prices, np.ones(len(prices)), cost_rate, hold=True
     )
-    net, costs, figures = _simulate(prices, position, cost_rate)
+    net, costs, figures, turnover = _simulate(prices, position, cost_rate)
 
     def metrics(returns: pd.Series, extra: dict, benchmark: pd.Series | None) -> dict:
         common = performance_metrics(
@@ -237,10 +239,12 @@ def timing_backtest(
     return {
         "returns": net,
         "costs": costs,
+        "turnover": turnover,
         "metrics": metrics(net, figures, hold_returns),
         "buy_and_hold": {
             "returns": hold_returns,
             "costs": hold_costs,
+            "turnover": hold_turnover,
             "metrics": metrics(hold_returns, hold_figures, None),
         },
     }

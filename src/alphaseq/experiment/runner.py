@@ -87,7 +87,8 @@ def run(
     panel : Panel, optional
         Use this panel instead of loading ``config.data.source``.
     on_fold : callable, optional
-        ``on_fold(done, total)`` after each fold (progress display).
+        ``on_fold(done, total)`` after each fold (progress display), and once with
+        ``done=0`` before the first, so that a display knows ``total`` from the start.
     resume : bool, default False
         Continue an interrupted run from its first unfinished fold. Its config (every
         key but the portfolio ones) and data must be those it was started with; the
@@ -126,6 +127,8 @@ def run(
             record.start(data.config, data_fingerprint=fingerprint, n_folds=len(data.folds))
         logger.info("data: %r", data.panel)
         logger.info("%d folds", len(data.folds))
+        if on_fold is not None:
+            on_fold(0, len(data.folds))
         try:
             results = walk_forward(data, record, on_fold=on_fold)
         except Exception as exc:

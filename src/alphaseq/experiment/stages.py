@@ -21,7 +21,7 @@ from alphaseq._logging import logger
 from alphaseq.analysis.attention import attention_summary, average_by_lag, plot_attention_heatmap
 from alphaseq.analysis.classification import (
     classification_block,
-    direction_accuracy,
+    direction_summary,
     regression_block,
 )
 from alphaseq.analysis.factor import forecast_study
@@ -29,6 +29,8 @@ from alphaseq.backtest import (
     forecast_metrics,
     month_end_rows,
     performance_metrics,
+    relative_metrics,
+    return_distribution,
     significance_report,
 )
 from alphaseq.backtest.metrics import finite_or_none
@@ -87,7 +89,7 @@ def run_fold(data: ExperimentData, fold: Fold, record: RunRecord | None = None) 
             "history": model.history_,
             "train": model.train_metrics_,
             "valid": {k: v for k, v in best.items() if k.startswith("val_")},
-            "test": _forecast_block(config, frame),
+            "test": _forecast_block(config, frame, data.signal.label),
             "checkpoint": None,
         }
         | ({"members": model.member_summary()} if hasattr(model, "member_summary") else {}),
@@ -190,7 +192,15 @@ def strategy_tables(strategies: dict[str, dict[str, Any]]) -> tuple[pd.DataFrame
     """``(weights, returns)`` long tables of every strategy."""
     returns = pd.concat(
         [
-            pd.DataFrame({"date": s["returns"].index, "strategy": name, "return": s["returns"]})
+            pd.DataFrame(
+                {
+                    "date": s["returns"].index,
+                    "strategy": name,
+                    "return": s["returns"].to_numpy(),
+                    # One-way turnover traded at that close; NaN on days without a trade.
+                    "turnover": _turnover_on(s, s["returns"].index),
+                }
+            )
             for name, s in strategies.items()
         ],
         ignore_index=True,
@@ -200,6 +210,32 @@ def strategy_tables(strategies: dict[str, dict[str, Any]]) -> tuple[pd.DataFrame
         ignore_index=True,
     )[["date", "ticker", "strategy", "weight"]]
     return weights, returns
+
+
+#: The passive references every strategy is measured against, when the run has them.
+RELATIVE_REFERENCES = ("equal_weight", "benchmark", "buy_and_hold")
+
+
+def _relative_block(strategies: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Alpha, beta, correlation, tracking error and capture of every strategy against
+    each passive reference (equal weight, the benchmark or buy-and-hold)."""
+    references = [r for r in RELATIVE_REFERENCES if r in strategies]
+    return {
+        name: {
+            ref: relative_metrics(s["returns"], strategies[ref]["returns"])
+            for ref in references
+            if ref != name
+        }
+        for name, s in strategies.items()
+    }
+
+
+def _turnover_on(strategy: dict[str, Any], dates: pd.Index) -> np.ndarray:
+    """The strategy's one-way turnover on ``dates`` (NaN where it did not rebalance)."""
+    series = strategy.get("rebalance_turnover")
+    if series is None:
+        return np.full(len(dates), np.nan)
+    return series.reindex(dates).to_numpy(dtype=np.float64)
 
 
 # --------------------------------------------------------------------------- summarize
@@ -232,6 +268,8 @@ def summarize(
             {name: strategies[name]["returns"] for name in baselines if name in strategies},
             n_trials=tried,
         ),
+        "relative": _relative_block(strategies),
+        "distribution": {name: return_distribution(s["returns"]) for name, s in strategies.items()},
         **_task_blocks(config, full),
         "attention": attention_summary(
             [None if r.attention is None else np.asarray(r.attention) for r in results],
@@ -240,7 +278,11 @@ def summarize(
         "construction": {
             name: s["construction"] for name, s in strategies.items() if "construction" in s
         },
-        "forecast": _forecast_block(config, predictions),
+        "forecast": _forecast_block(
+            config,
+            predictions,
+            (results[0].record.get("signal") or {}).get("label") or _signal_label(config),
+        ),
         "diagnostics": _diagnostics(config, panel, results, predictions),
         "training": training_summary(results),
         "folds": [{k: v for k, v in r.record.items() if k != "history"} for r in results],
@@ -383,12 +425,34 @@ def _diagnostics(
 
 
 # ---------------------------------------------------------------------------- helpers
-def _forecast_block(config: ExperimentConfig, frame: pd.DataFrame) -> dict[str, Any]:
-    return (
+def _forecast_block(config: ExperimentConfig, frame: pd.DataFrame, label: str) -> dict[str, Any]:
+    block = (
         _time_series_forecast_metrics(frame)
         if config.mode == "timing"
         else _cross_section_forecast_metrics(frame)
     )
+    known = frame.dropna(subset=["label"]) if "label" in frame else frame.iloc[0:0]
+    if len(known):
+        # One definition of direction accuracy for the CLI, the report and metrics.json,
+        # with the thresholds of the task's forecast and label (see direction_accuracy).
+        realised_threshold = _REALISED_UP.get(config.labels.kind, 0.0)
+        block |= direction_summary(
+            known["prediction"], known["label"], 0.0, realised_threshold=realised_threshold
+        )
+    block["label"] = label  # what the forecast was scored against
+    return block
+
+
+#: Boundary between a realised "down" and "up" of each label kind's codes: class labels
+#: are 0/1 (direction) and 0/1/2 (three_class, FLAT left out); others are signed values.
+_REALISED_UP = {"direction": 0.5, "three_class": 1.0}
+
+
+def _signal_label(config: ExperimentConfig) -> str:
+    """The signal horizon's label, for fold records written before they named it (a
+    model trained on a normalised or excess label is still scored on the raw one)."""
+    horizon = config.labels.signal_horizon or max(config.labels.horizons)
+    return f"{config.labels.kind}_{horizon}"
 
 
 def _task_blocks(config: ExperimentConfig, frame: pd.DataFrame) -> dict[str, Any]:
@@ -406,13 +470,13 @@ def _task_blocks(config: ExperimentConfig, frame: pd.DataFrame) -> dict[str, Any
     per_horizon: dict[str, Any] = {}
     for k, name in enumerate(regression):
         figures = regression_block(frame[name], frame[f"true_{name}"])
-        if classes:  # trend: the direction head's accuracy at this horizon
+        figures |= direction_summary(frame[name], frame[f"true_{name}"])
+        if classes:  # trend: the direction head is a forecast of its own
             cls = classes[k]
-            figures["direction_accuracy"] = direction_accuracy(
-                frame[f"{cls}_p1"], frame[f"true_{cls}"], threshold=0.5, realised_threshold=0.5
+            head = direction_summary(
+                frame[f"{cls}_p1"], frame[f"true_{cls}"], 0.5, realised_threshold=0.5
             )
-        else:
-            figures["direction_accuracy"] = direction_accuracy(frame[name], frame[f"true_{name}"])
+            figures["direction_head_accuracy"] = head["direction_accuracy"]
         per_horizon[str(horizons[k])] = {"label": name, **figures}
     if per_horizon:
         blocks["horizons"] = per_horizon

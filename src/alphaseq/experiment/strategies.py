@@ -217,6 +217,10 @@ def _traded(
         ),
         # One rebalance's trading on average, the initial buy left out (None with one).
         "turnover": (None if not np.isfinite(result.average_turnover) else result.average_turnover),
+        # Each rebalance's one-way turnover (drift included), for returns.parquet.
+        "rebalance_turnover": pd.Series(
+            result.turnover, index=pd.DatetimeIndex(panel.dates[rows]), name="turnover"
+        ),
         "weights": pd.DataFrame(
             {
                 "date": panel.dates[rows][held[0]],
@@ -269,10 +273,12 @@ def _timing_strategies(config, panel: Panel, predictions: pd.DataFrame) -> dict[
             "returns": result["returns"],
             "metrics": result["metrics"],
             "weights": weights,
+            "rebalance_turnover": result["turnover"],
         },
         "buy_and_hold": {
             "returns": result["buy_and_hold"]["returns"],
             "metrics": result["buy_and_hold"]["metrics"],
+            "rebalance_turnover": result["buy_and_hold"]["turnover"],
         },
     }
 

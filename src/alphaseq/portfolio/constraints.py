@@ -16,14 +16,16 @@ and ``tradable`` the tickers with a price on the rebalance row:
 * ``h`` = ``clip(d', 0, max_weight)``, the *hold point*: the drifted tradable holdings
   with positions that drifted above ``max_weight`` trimmed to it (and, defensively, any
   short position closed). The trims ``E = sum |d' - h|`` are *mandatory* turnover.
-* turnover ``T(w) = sum over tradable i of |w_i - d_i|`` (forced sales excluded).
+* the amount traded ``T(w) = sum over tradable i of |w_i - d_i|`` (forced sales
+  excluded); the (one-way) turnover is ``T(w) / 2``, as everywhere in alphaseq.
 
 Precedence, strongest first, when constraints cannot all hold at once:
 
 1. tradability, long-only and ``sum(w) <= 1`` always hold (the backtest requires them);
 2. ``max_weight`` always holds: a position that drifted above the cap is trimmed even
    when the trim takes more than ``max_turnover`` (the trim ``E`` is exempt from the cap);
-3. ``max_turnover`` caps the discretionary trading: ``T(w) <= max_turnover + E``. The
+3. ``max_turnover`` caps the discretionary one-way turnover: ``T(w) / 2 <=
+   max_turnover + E / 2``. The
    cap does not apply to a build from cash (no tradable holding, e.g. the first
    rebalance), nor to forced sales;
 4. ``top_k`` and ``fully_invested`` give way to the turnover cap. While the cap binds the
@@ -60,8 +62,9 @@ class PortfolioConstraints:
         cap binds, names being sold down may exceed it (see :meth:`check`).
     max_weight : float or None, default=None
         Largest weight of one position, in (0, 1]; no limit when None.
-    max_turnover : float or None, default=0.2
-        Cap on ``sum_i |w_new_i - w_drifted_i|`` per rebalance, over tradable tickers.
+    max_turnover : float or None, default=0.1
+        Cap on the one-way turnover ``1/2 sum_i |w_new_i - w_drifted_i|`` per rebalance,
+        over tradable tickers (1 = the whole of a fully invested book replaced).
         Exempt: the build from cash (no tradable holding, e.g. the first rebalance),
         forced sales of tickers that cannot trade any more, and trims of positions that
         drifted above ``max_weight``. No cap when None.
@@ -91,9 +94,10 @@ class PortfolioConstraints:
        portfolio stays in cash only when nothing tradable is held. Not fully invested:
        weights are clipped at ``max_weight`` and scaled down if they sum above 1;
     5. **turnover** - with ``t`` the result of 1-4 and ``D = sum |t - h|``: the weights
-       are ``t`` when the cap is exempt or ``D <= max_turnover``; otherwise they are
-       ``h + lam * (t - h)`` with ``lam = max_turnover / D``, the largest move towards
-       ``t`` the cap allows. Then ``T(w) = E + lam * D``, exactly the cap plus the trims.
+       are ``t`` when the cap is exempt or ``D <= 2 * max_turnover``; otherwise they
+       are ``h + lam * (t - h)`` with ``lam = 2 * max_turnover / D``, the largest move
+       towards ``t`` the cap allows. Then ``T(w) = E + lam * D``: a one-way turnover of
+       exactly the cap plus half the trims.
 
     Steps 1-4 give weights satisfying every constraint but turnover. In step 5 both
     ``h`` and ``t`` are tradable, long-only, within ``max_weight`` and sum to at most 1,
@@ -105,7 +109,7 @@ class PortfolioConstraints:
     long_only: bool = True
     top_k: int | None = None
     max_weight: float | None = None
-    max_turnover: float | None = 0.2
+    max_turnover: float | None = 0.1
     fully_invested: bool = True
 
     def __post_init__(self) -> None:
@@ -131,7 +135,8 @@ class PortfolioConstraints:
         ):
             raise ConfigError(
                 "max_turnover must be a finite number > 0 or None (no cap), got "
-                f"{self.max_turnover!r}; sum |w_new - w_drifted| ranges over [0, 2]"
+                f"{self.max_turnover!r}; the one-way turnover 1/2 sum |w_new - w_drifted| ranges "
+                "over [0, 1]"
             )
         if not isinstance(self.fully_invested, bool | np.bool_):
             raise ConfigError(f"fully_invested must be true or false, got {self.fully_invested!r}")
@@ -195,9 +200,9 @@ class PortfolioConstraints:
         if self.max_turnover is None or not held.any():
             return t
         distance = float(np.abs(t - held).sum())
-        if distance <= self.max_turnover:
+        if distance <= 2.0 * self.max_turnover:  # the cap is one-way, T / 2
             return t
-        lam = self.max_turnover / distance
+        lam = 2.0 * self.max_turnover / distance
         return held + lam * (t - held)
 
     def _hold_point(self, drifted: np.ndarray, tradable: np.ndarray) -> tuple[np.ndarray, float]:
@@ -268,12 +273,12 @@ class PortfolioConstraints:
         -----
         With ``h``, ``E`` and ``T`` as in the module notes, ``tol`` =
         :data:`CHECK_TOLERANCE`, *positions* the non-zero weights, and the cap *binding*
-        when ``T(w) >= max_turnover + E - tol``:
+        when ``T(w) >= 2 * max_turnover + E - tol``:
 
         * **finite**, **tradable** (0 where not tradable), **long-only** (``w >= 0``)
           and **budget** (``sum(w) <= 1 + tol``): always;
         * **max_weight**: ``w_i <= max_weight + tol``, always;
-        * **max_turnover**: ``T(w) <= max_turnover + E + tol`` unless nothing tradable
+        * **max_turnover**: ``T(w) <= 2 * max_turnover + E + tol`` unless nothing tradable
           was held (a build from cash);
         * **top_k**: at most ``top_k`` positions; or, while the cap binds, at most
           ``top_k`` positions that are not being sold down (``w_i >= h_i``): the others
@@ -310,11 +315,12 @@ class PortfolioConstraints:
         held, trims = self._hold_point(drifted, tradable)
         turnover = float(np.abs(np.where(tradable, weights - drifted, 0.0)).sum())
         capped = self.max_turnover is not None and held.any()
-        binding = capped and turnover >= self.max_turnover + trims - tol
-        if capped and turnover > self.max_turnover + trims + tol:
+        binding = capped and turnover >= 2.0 * self.max_turnover + trims - tol
+        if capped and turnover > 2.0 * self.max_turnover + trims + tol:
             problems.append(
-                f"max_turnover: turnover {turnover:.9g} > cap {self.max_turnover:g}"
-                + (f" + mandatory trims {trims:.9g}" if trims else "")
+                f"max_turnover: one-way turnover {turnover / 2:.9g} > cap "
+                f"{self.max_turnover:g}"
+                + (f" + half the mandatory trims {trims / 2:.9g}" if trims else "")
             )
 
         positions = weights != 0

@@ -426,7 +426,8 @@ class MeanVariance(PortfolioConstructor):
     independent days), :math:`c` = ``cost_bps / 1e4`` paid once per rebalance (the
     holding period taken as ``h`` days) and :math:`w_{prev}` the drifted weights, subject
     to ``w >= 0``, ``w <= max_weight``, ``sum(w) = 1`` (``<= 1`` when not fully invested)
-    and, when ``max_turnover`` is set, ``sum |w - h_prev| <= max_turnover`` minus the
+    and, when ``max_turnover`` is set, ``sum |w - h_prev| <= 2 * max_turnover`` (the cap
+    is one-way) minus the
     turnover taken by names leaving the universe (``h_prev``: the drifted weights trimmed
     to ``max_weight``; see :mod:`alphaseq.portfolio.constraints`).
 
@@ -554,7 +555,7 @@ class MeanVariance(PortfolioConstructor):
         if c.max_turnover is None or not held.any():
             return None
         # Names leaving the universe are sold: their (trimmed) weight uses the cap first.
-        budget = c.max_turnover - held[tradable & ~universe].sum()
+        budget = 2.0 * c.max_turnover - held[tradable & ~universe].sum()  # one-way cap
         reference = held[universe]
         needed = abs(invest - reference.sum()) if invest is not None else 0.0
         if budget < needed + 1e-6:

@@ -385,33 +385,56 @@ def _weight_table(weights: pd.DataFrame, strategy: str) -> pd.DataFrame:
 
 
 def rebalance_turnover(
-    weights: pd.DataFrame, order: list[str] | None = None
+    weights: pd.DataFrame | None,
+    order: list[str] | None = None,
+    returns: pd.DataFrame | None = None,
 ) -> dict[str, pd.Series]:
-    """One-way turnover ``Σ |Δw|`` between consecutive rebalances of each strategy.
+    """One-way turnover ``1/2 Σ |Δw|`` at each rebalance of each strategy.
 
     Parameters
     ----------
-    weights : pandas.DataFrame
+    weights : pandas.DataFrame or None
         Columns ``date``, ``ticker``, ``strategy``, ``weight`` (target weights at each
-        rebalance; tickers not listed on a date are not held).
+        rebalance; tickers not listed on a date are not held). Used only for runs whose
+        ``returns`` have no ``turnover`` column (written before it was recorded).
     order : list of str, optional
         Strategy order of the result.
+    returns : pandas.DataFrame, optional
+        ``returns.parquet`` with its ``turnover`` column: the backtest's own one-way
+        turnover of each rebalance, drift included, NaN on days without one.
 
     Returns
     -------
     dict of str to pandas.Series
         Per strategy with at least two rebalances: turnover at each rebalance from the
-        second on (the initial build from cash is left out), computed between target
-        weights, i.e. ignoring the drift of the weights between rebalances.
+        second on (the initial build from cash is left out, as in the strategy table's
+        average). From ``returns`` these are exactly the figures the table averages;
+        from ``weights`` alone they are computed between target weights, so the drift
+        between rebalances is not counted.
     """
+    if returns is not None and {"date", "strategy", "turnover"} <= set(returns.columns):
+        rows = returns.dropna(subset=["turnover"])
+        names = [n for n in (order or []) if n in set(rows["strategy"])]
+        names += [n for n in pd.unique(rows["strategy"]) if n not in names]
+        out: dict[str, pd.Series] = {}
+        for name in names:
+            mine = rows[rows["strategy"] == name].sort_values("date")
+            if len(mine) >= 2:
+                series = pd.Series(
+                    mine["turnover"].to_numpy(np.float64), index=pd.DatetimeIndex(mine["date"])
+                )
+                out[name] = series.iloc[1:]
+        return out
+    if weights is None:
+        return {}
     names = [n for n in (order or []) if n in set(weights["strategy"])]
     names += [n for n in pd.unique(weights["strategy"]) if n not in names]
-    out: dict[str, pd.Series] = {}
+    out = {}
     for name in names:
         table = _weight_table(weights, name)
         if len(table) < 2:
             continue
-        out[name] = table.diff().abs().sum(axis=1).iloc[1:]
+        out[name] = 0.5 * table.diff().abs().sum(axis=1).iloc[1:]
     return out
 
 

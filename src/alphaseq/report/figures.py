@@ -19,17 +19,32 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
+from matplotlib.colors import ListedColormap, Normalize, TwoSlopeNorm
 from matplotlib.figure import Figure
-from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, NullLocator
+from matplotlib.ticker import (
+    FixedLocator,
+    FuncFormatter,
+    MaxNLocator,
+    NullLocator,
+    PercentFormatter,
+)
+
+from alphaseq.backtest.significance import BASELINE_STRATEGIES
 
 __all__ = [
     "DPI",
+    "WIDTH",
+    "chart_selection",
     "drawdown_chart",
     "equity_chart",
     "holdings_chart",
+    "holdings_heatmap",
     "ic_chart",
+    "line_style",
     "metric_bar_chart",
     "png_data_uri",
+    "return_histogram",
+    "rolling_chart",
     "rolling_ic_chart",
     "rolling_sharpe_chart",
     "strategy_colors",
@@ -63,23 +78,47 @@ _STYLE = {
     "ytick.labelsize": 8,
     "legend.fontsize": 8,
     "legend.frameon": False,
+    # Long enough for the baselines' dash patterns to be told apart in the legend.
+    "legend.handlelength": 3.0,
     "lines.linewidth": 1.4,
+    "lines.solid_capstyle": "butt",
+    "lines.dash_capstyle": "butt",
     "figure.facecolor": "white",
     "savefig.facecolor": "white",
 }
 
-_MODEL = "#1f5fa8"
-_REFERENCE = "#2b2b2b"
-_NAMED_COLORS = {
-    "model_topk": _MODEL,
-    "model_timing": _MODEL,
-    "benchmark": _REFERENCE,
-    "buy_and_hold": _REFERENCE,
-    "equal_weight": "#e08a1e",
-    "momentum": "#3a9d5d",
-    "hrp": "#8e5ba8",
+# Okabe–Ito (colour-blind safe), without its yellow, which vanishes on white. The model
+# strategies take the saturated hues in this order, the main model always the blue.
+_MAIN_MODELS = ("model_topk", "model_timing")
+_MODEL_PALETTE = (
+    "#0072B2",  # blue: the main model
+    "#D55E00",  # vermillion
+    "#009E73",  # bluish green
+    "#CC79A7",  # reddish purple
+    "#56B4E9",  # sky blue
+    # Okabe–Ito has no more hues that stay clear of the baselines' orange and black:
+    # two of Paul Tol's colour-blind safe "muted" set.
+    "#882255",  # wine
+    "#999933",  # olive
+)
+# Baselines: fixed hues outside the model palette (orange for equal weight, so it can
+# never be mistaken for a model line), drawn thin, translucent and dashed (line_style).
+_BASELINE_COLORS = {
+    "benchmark": "#000000",
+    "buy_and_hold": "#333333",  # the timing runs' passive reference; never next to benchmark
+    "equal_weight": "#E69F00",
+    "momentum": "#7F7F7F",
+    "hrp": "#8C564B",
 }
-_PALETTE = ("#c0392b", "#17a2b8", "#b8860b", "#d35d9c", "#6c7a89", "#7f5539", "#2e8b57")
+_BASELINE_DASHES: dict[str, tuple[float, tuple[float, ...]]] = {
+    "benchmark": (0, (5.0, 2.0)),
+    "buy_and_hold": (0, (5.0, 2.0)),
+    "equal_weight": (0, (7.0, 2.0, 1.5, 2.0)),
+    "momentum": (0, (2.5, 1.5)),
+    "hrp": (0, (1.2, 1.2)),
+}
+_OTHER_BASELINE_DASHES = (0, (4.0, 1.5, 1.0, 1.5, 1.0, 1.5))
+_FALLBACK = "#7F7F7F"
 _HOLDING_COLORS = (
     "#1f77b4",
     "#ff7f0e",
@@ -93,10 +132,23 @@ _HOLDING_COLORS = (
     "#393b79",
 )
 _OTHER = "#c9cdd3"
+_IC_GREEN = "#009E73"
+_AXIS_LINE = "#8a8f98"
+
+
+def _is_baseline(name: str) -> bool:
+    return name in BASELINE_STRATEGIES
 
 
 def strategy_colors(names: Sequence[str]) -> dict[str, str]:
-    """A stable colour per strategy: the model blue, the benchmark near black.
+    """A stable, colour-blind safe colour per strategy.
+
+    The main model (``model_topk`` / ``model_timing``) is always ``#0072B2`` (blue);
+    every other model strategy takes the next saturated hue of the Okabe–Ito palette
+    (vermillion, bluish green, reddish purple, sky blue, then wine and olive), in the
+    order of ``names``. The baselines have fixed hues outside that set: ``benchmark``
+    black, ``buy_and_hold`` near black, ``equal_weight`` orange, ``momentum`` grey,
+    ``hrp`` brown.
 
     Parameters
     ----------
@@ -106,22 +158,148 @@ def strategy_colors(names: Sequence[str]) -> dict[str, str]:
     Returns
     -------
     dict of str to str
-        Hex colour of each name; unknown names take the next palette colour.
+        Hex colour of each name, in the order of ``names``: distinct for up to 7 model
+        strategies and the 5 baselines; more model strategies cycle the palette.
     """
+    fixed = {n: _MODEL_PALETTE[0] for n in names if n in _MAIN_MODELS}
+    fixed |= {n: _BASELINE_COLORS[n] for n in names if n in _BASELINE_COLORS}
+    # The main model's blue is kept for it; the other models start at the next hue.
+    spare = [c for c in _MODEL_PALETTE if c not in fixed.values()] or list(_MODEL_PALETTE)
     colors: dict[str, str] = {}
-    spare = iter(_PALETTE * (1 + len(names) // len(_PALETTE)))
+    k = 0
     for name in names:
-        colors[name] = _NAMED_COLORS.get(name) or next(spare)
+        if name in colors:
+            continue
+        if name in fixed:
+            colors[name] = fixed[name]
+        else:
+            # Past the distinct hues: cycle the whole model palette.
+            colors[name] = (
+                spare[k] if k < len(spare) else _MODEL_PALETTE[(k - len(spare)) % 7]
+            )
+            k += 1
     return colors
 
 
-def _line_style(name: str) -> dict[str, object]:
-    """The model drawn heavier, passive references dashed."""
-    if name in ("model_topk", "model_timing"):
-        return {"linewidth": 2.0, "zorder": 5}
-    if name in ("benchmark", "buy_and_hold"):
-        return {"linewidth": 1.3, "linestyle": (0, (5, 2)), "zorder": 4}
-    return {"linewidth": 1.2, "zorder": 3}
+def line_style(name: str, *, main: str | None = None) -> dict[str, object]:
+    """Keyword arguments of ``Axes.plot`` for a strategy's line (colour excepted).
+
+    Model strategies are emphasised: solid, opaque and thick, the main model
+    (``model_topk`` / ``model_timing``, or ``main``) the heaviest and on top. Baselines
+    (the names in :data:`alphaseq.backtest.significance.BASELINE_STRATEGIES`) are muted:
+    thin, translucent, below the models, each with its own dash pattern
+    (``benchmark`` / ``buy_and_hold`` dashed, ``equal_weight`` dash-dot, ``momentum``
+    short dashes, ``hrp`` dotted).
+
+    Parameters
+    ----------
+    name : str
+        Strategy name.
+    main : str, optional
+        The report's main strategy, drawn like the main model whatever its name.
+
+    Returns
+    -------
+    dict
+        ``linewidth``, ``linestyle``, ``alpha`` and ``zorder``.
+    """
+    if name in _MAIN_MODELS or (main is not None and name == main):
+        return {"linewidth": 2.4, "linestyle": "-", "alpha": 1.0, "zorder": 6}
+    if not _is_baseline(name):
+        return {"linewidth": 1.7, "linestyle": "-", "alpha": 0.95, "zorder": 5}
+    dashes = _BASELINE_DASHES.get(name, _OTHER_BASELINE_DASHES)
+    # The passive reference is the one baseline a reader compares everything with.
+    reference = name in ("benchmark", "buy_and_hold")
+    return {
+        "linewidth": 1.3 if reference else 1.15,
+        "linestyle": dashes,
+        "alpha": 0.8 if reference else 0.7,
+        "zorder": 4 if reference else 3,
+    }
+
+
+def chart_selection(
+    names: Sequence[str],
+    main: str | None,
+    reference: str | None,
+    scores: Mapping[str, float | None] | None = None,
+    limit: int = 6,
+) -> tuple[list[str], list[str]]:
+    """Which strategies a line chart draws, so that it stays readable.
+
+    Priority: ``main``, then ``equal_weight``, then ``reference``, then the other model
+    strategies by descending score (None or NaN last, ties in input order), then the
+    other baselines in input order. The first ``limit`` are drawn; ``main``,
+    ``equal_weight`` and ``reference`` (those present in ``names``) are always drawn,
+    even when they alone exceed ``limit``.
+
+    Parameters
+    ----------
+    names : sequence of str
+        Every strategy, in report order.
+    main : str or None
+        The main strategy.
+    reference : str or None
+        The strategy the others are compared with (e.g. ``benchmark``).
+    scores : mapping of str to float or None, optional
+        Ranking score of each strategy (Sharpe ratio); missing names score None.
+    limit : int, default 6
+        Most lines drawn.
+
+    Returns
+    -------
+    drawn : list of str
+        The chosen strategies, in the order of ``names``.
+    left_out : list of str
+        Every other name, in the order of ``names``.
+
+    Raises
+    ------
+    ValueError
+        When ``limit`` < 1.
+    """
+    if limit < 1:
+        raise ValueError(f"limit must be >= 1, got {limit}")
+    unique = list(dict.fromkeys(names))
+    scores = scores or {}
+
+    def score(name: str) -> float:
+        value = scores.get(name)
+        if value is None or not math.isfinite(float(value)):
+            return -math.inf
+        return float(value)
+
+    required = [n for n in dict.fromkeys((main, "equal_weight", reference)) if n in unique]
+    rest = [n for n in unique if n not in required]
+    models = [n for n in rest if not _is_baseline(n)]
+    # sorted() is stable: equal (and missing) scores keep the input order.
+    models.sort(key=lambda n: (score(n) == -math.inf, -score(n)))
+    baselines = [n for n in rest if _is_baseline(n)]
+    chosen = set(required) | set([*models, *baselines][: max(0, limit - len(required))])
+    return [n for n in unique if n in chosen], [n for n in unique if n not in chosen]
+
+
+def _color(colors: Mapping[str, str], name: str) -> str:
+    return colors.get(name) or strategy_colors([name])[name]
+
+
+def _pct_text(value: float, decimals: int = 1, signed: bool = False) -> str:
+    """``-0.0184`` -> ``"−1.8 %"`` (a true minus sign, a space before the percent)."""
+    text = f"{value * 100:{'+' if signed else ''}.{decimals}f}"
+    return text.replace("-", "−") + " %"
+
+
+def _legend_above(ax: Axes, n: int, ncols: int = 4, **kwargs: object) -> None:
+    """The legend in a band above the plot area: it never hides a line."""
+    if n == 0:
+        return
+    ax.legend(
+        loc="lower left",
+        bbox_to_anchor=(0.0, 1.01),
+        borderaxespad=0.0,
+        ncols=max(1, min(ncols, n)),
+        **kwargs,
+    )
 
 
 def png_data_uri(draw: Callable[[Figure], None], size: tuple[float, float]) -> str:
@@ -181,6 +359,25 @@ def _log_ticks(low: float, high: float) -> list[float]:
     return ticks
 
 
+def _plot_strategy(
+    ax: Axes,
+    series: pd.Series,
+    name: str,
+    colors: Mapping[str, str],
+    label: str,
+    main: str | None = None,
+    **kwargs: object,
+) -> None:
+    """One strategy's line in its colour and model/baseline style."""
+    ax.plot(
+        series.index.to_numpy(),
+        series.to_numpy(dtype=np.float64),
+        color=_color(colors, name),
+        label=label,
+        **(line_style(name, main=main) | kwargs),
+    )
+
+
 def equity_chart(
     wealth: pd.DataFrame,
     colors: Mapping[str, str],
@@ -205,19 +402,15 @@ def equity_chart(
 
     def draw(fig: Figure) -> None:
         ax = fig.add_subplot()
+        drawn = 0
         for name in wealth.columns:
             series = wealth[name].dropna()
             if series.empty:
                 continue
             final = series.iloc[-1] - 1.0
-            ax.plot(
-                series.index.to_numpy(),
-                series.to_numpy(),
-                color=colors[name],
-                label=f"{name}  ({final * 100:+.1f}%)",
-                **_line_style(name),
-            )
-        ax.axhline(1.0, color="#8a8f98", linewidth=0.8, zorder=1)
+            _plot_strategy(ax, series, name, colors, f"{name}  ({_pct_text(final, signed=True)})")
+            drawn += 1
+        ax.axhline(1.0, color=_AXIS_LINE, linewidth=0.8, zorder=1)
         ax.set_yscale("log")
         values = wealth.to_numpy(dtype=np.float64)
         values = values[np.isfinite(values) & (values > 0)]
@@ -250,9 +443,9 @@ def equity_chart(
             )
         ax.set_ylabel("cumulative net return (log scale)")
         _date_axis(ax)
-        ax.legend(loc="upper left", bbox_to_anchor=(0.0, 0.94))
+        _legend_above(ax, drawn, ncols=3)
 
-    return png_data_uri(draw, (WIDTH, 3.7))
+    return png_data_uri(draw, (WIDTH, 3.9))
 
 
 def drawdown_chart(underwater: pd.DataFrame, colors: Mapping[str, str], main: str | None) -> str:
@@ -265,7 +458,7 @@ def drawdown_chart(underwater: pd.DataFrame, colors: Mapping[str, str], main: st
     colors : mapping
         Colour of each strategy.
     main : str or None
-        The strategy whose area is shaded.
+        The strategy whose area is shaded (and drawn heaviest).
 
     Returns
     -------
@@ -275,31 +468,86 @@ def drawdown_chart(underwater: pd.DataFrame, colors: Mapping[str, str], main: st
 
     def draw(fig: Figure) -> None:
         ax = fig.add_subplot()
+        drawn = 0
         for name in underwater.columns:
             series = underwater[name].dropna()
             if series.empty:
                 continue
-            x, y = series.index.to_numpy(), series.to_numpy()
-            ax.plot(
-                x,
-                y,
-                color=colors[name],
-                label=f"{name}  ({y.min() * 100:.1f}%)",
-                **_line_style(name),
+            worst = float(series.min())
+            _plot_strategy(
+                ax, series, name, colors, f"{name}  (max {_pct_text(worst)})", main=main
             )
             if name == main:
-                ax.fill_between(x, y, 0.0, color=colors[name], alpha=0.12, linewidth=0)
-        ax.axhline(0.0, color="#8a8f98", linewidth=0.8)
+                ax.fill_between(
+                    series.index.to_numpy(),
+                    series.to_numpy(dtype=np.float64),
+                    0.0,
+                    color=_color(colors, name),
+                    alpha=0.12,
+                    linewidth=0,
+                )
+            drawn += 1
+        ax.axhline(0.0, color=_AXIS_LINE, linewidth=0.8)
         ax.yaxis.set_major_formatter(_percent())
         ax.set_ylabel("drawdown from peak")
         _date_axis(ax)
-        ax.legend(loc="lower left", title="strategy  (max drawdown)", title_fontsize=8)
+        _legend_above(ax, drawn, ncols=3)
 
-    return png_data_uri(draw, (WIDTH, 2.8))
+    return png_data_uri(draw, (WIDTH, 3.0))
+
+
+def rolling_chart(
+    frame: pd.DataFrame,
+    colors: Mapping[str, str],
+    ylabel: str,
+    *,
+    percent: bool = False,
+    reference_line: float | None = None,
+) -> str:
+    """A rolling statistic of every strategy (volatility, beta, Sharpe ratio ...).
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        One column per strategy, indexed by date; NaN (before the first full window)
+        is skipped, an all-NaN column is left out.
+    colors : mapping
+        Colour of each strategy.
+    ylabel : str
+        Axis label.
+    percent : bool, default False
+        Format the y axis as a percentage (the values are fractions).
+    reference_line : float, optional
+        A horizontal line at this level (1.0 for a beta, 0 for a Sharpe ratio).
+
+    Returns
+    -------
+    str
+        PNG data URI.
+    """
+
+    def draw(fig: Figure) -> None:
+        ax = fig.add_subplot()
+        drawn = 0
+        for name in frame.columns:
+            series = frame[name].dropna()
+            if series.empty:
+                continue
+            _plot_strategy(ax, series, name, colors, str(name))
+            drawn += 1
+        if reference_line is not None:
+            ax.axhline(reference_line, color=_AXIS_LINE, linewidth=0.9, zorder=1)
+        if percent:
+            ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+        ax.set_ylabel(ylabel)
+        _date_axis(ax)
+        _legend_above(ax, drawn, ncols=6)
+
+    return png_data_uri(draw, (WIDTH, 3.0))
 
 
 def rolling_sharpe_chart(sharpe: pd.DataFrame, colors: Mapping[str, str], window: int) -> str:
-    """Trailing annualised Sharpe ratio of every strategy.
+    """Trailing annualised Sharpe ratio of every strategy (:func:`rolling_chart`).
 
     Parameters
     ----------
@@ -315,25 +563,109 @@ def rolling_sharpe_chart(sharpe: pd.DataFrame, colors: Mapping[str, str], window
     str
         PNG data URI.
     """
+    return rolling_chart(
+        sharpe, colors, f"Sharpe ratio, trailing {window} days", reference_line=0.0
+    )
+
+
+def return_histogram(
+    returns: Mapping[str, pd.Series],
+    colors: Mapping[str, str],
+    var: Mapping[str, float | None] | None = None,
+) -> str:
+    """Distribution of the daily returns of up to three strategies, with their VaR.
+
+    Outline (step) histograms on shared bins, as the share of each strategy's days per
+    bin. The x axis spans the 0.5–99.5 % quantiles of the pooled returns, so that one
+    extreme day does not squash the rest (the days beyond are counted, not drawn).
+
+    Parameters
+    ----------
+    returns : mapping of str to pandas.Series
+        Daily net returns of each strategy; only the first three are drawn.
+    colors : mapping
+        Colour of each strategy.
+    var : mapping of str to float or None, optional
+        95 % value at risk of each strategy (a return, ≤ 0 as a rule), drawn as a
+        dashed vertical line of its colour and given in the legend.
+
+    Returns
+    -------
+    str
+        PNG data URI.
+    """
+    shown = {
+        name: values[np.isfinite(values)]
+        for name, series in list(returns.items())[:3]
+        if (values := np.asarray(series, dtype=np.float64)).size
+    }
+    var = var or {}
 
     def draw(fig: Figure) -> None:
         ax = fig.add_subplot()
-        for name in sharpe.columns:
-            series = sharpe[name].dropna()
-            if not series.empty:
-                ax.plot(
-                    series.index.to_numpy(),
-                    series.to_numpy(),
-                    color=colors[name],
-                    label=name,
-                    **_line_style(name),
+        pooled = np.concatenate([v for v in shown.values()]) if shown else np.empty(0)
+        if pooled.size == 0:
+            ax.text(0.5, 0.5, "no daily returns", ha="center", va="center", transform=ax.transAxes)
+            ax.set_axis_off()
+            return
+        low, high = (float(q) for q in np.quantile(pooled, [0.005, 0.995]))
+        if high - low < 1e-9:  # a constant series: a small window around it
+            low, high = low - 1e-3, high + 1e-3
+        edges = np.linspace(low, high, 61)
+        lines = [
+            float(v)
+            for n in shown
+            if (v := var.get(n)) is not None and math.isfinite(float(v))
+        ]
+        for k, (name, values) in enumerate(shown.items()):
+            color = _color(colors, name)
+            style = line_style(name)
+            level = var.get(name)
+            has_var = level is not None and math.isfinite(float(level))
+            label = f"{name} (VaR 95 % {_pct_text(float(level))})" if has_var else str(name)
+            ax.hist(
+                values,
+                bins=edges,
+                weights=np.full(values.size, 1.0 / max(values.size, 1)),
+                histtype="step",
+                color=color,
+                linewidth=style["linewidth"],
+                alpha=style["alpha"],
+                zorder=style["zorder"],
+                label=label,
+            )
+            if k == 0:  # a light fill under the first (main) strategy only: no mud
+                ax.hist(
+                    values,
+                    bins=edges,
+                    weights=np.full(values.size, 1.0 / max(values.size, 1)),
+                    histtype="stepfilled",
+                    color=color,
+                    alpha=0.10,
+                    linewidth=0,
+                    zorder=1,
                 )
-        ax.axhline(0.0, color="#8a8f98", linewidth=0.8)
-        ax.set_ylabel(f"Sharpe ratio, trailing {window} days")
-        _date_axis(ax)
-        ax.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), ncols=min(4, len(sharpe.columns)))
+            if has_var:
+                ax.axvline(
+                    float(level),
+                    color=color,
+                    linestyle=(0, (4.0, 2.0)),
+                    linewidth=1.2,
+                    alpha=0.9,
+                    zorder=7,
+                )
+        span = high - low
+        ax.set_xlim(min([low, *lines]) - 0.02 * span, max([high, *lines]) + 0.02 * span)
+        ax.axvline(0.0, color=_AXIS_LINE, linewidth=0.8, zorder=0)
+        ax.set_ylim(bottom=0.0)
+        ax.xaxis.set_major_formatter(PercentFormatter(1.0))
+        ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+        ax.set_xlabel("daily net return")
+        ax.set_ylabel("share of days")
+        ax.grid(axis="x", visible=False)
+        _legend_above(ax, len(shown), ncols=3)
 
-    return png_data_uri(draw, (WIDTH, 2.8))
+    return png_data_uri(draw, (WIDTH, 3.0))
 
 
 def ic_chart(monthly: pd.DataFrame) -> str:
@@ -358,8 +690,8 @@ def ic_chart(monthly: pd.DataFrame) -> str:
             x - width / 2,
             monthly["ic"].to_numpy(),
             width=width,
-            color="#1f5fa8",
-            alpha=0.75,
+            color="#0072B2",
+            alpha=0.8,
             label="IC (monthly mean)",
             align="center",
         )
@@ -367,8 +699,8 @@ def ic_chart(monthly: pd.DataFrame) -> str:
             x + width / 2,
             monthly["rank_ic"].to_numpy(),
             width=width,
-            color="#e08a1e",
-            alpha=0.75,
+            color="#E69F00",
+            alpha=0.8,
             label="rank IC (monthly mean)",
             align="center",
         )
@@ -378,12 +710,12 @@ def ic_chart(monthly: pd.DataFrame) -> str:
         right.grid(False)
         right.spines["right"].set_visible(True)
         right.plot(
-            x, monthly["cum_ic"].to_numpy(), color="#0d3b73", linewidth=1.8, label="cumulative IC"
+            x, monthly["cum_ic"].to_numpy(), color="#003E62", linewidth=1.8, label="cumulative IC"
         )
         right.plot(
             x,
             monthly["cum_rank_ic"].to_numpy(),
-            color="#a35c00",
+            color="#9A5B00",
             linewidth=1.8,
             linestyle=(0, (5, 2)),
             label="cumulative rank IC",
@@ -416,11 +748,11 @@ def rolling_ic_chart(rolling: pd.DataFrame, window: int) -> str:
     def draw(fig: Figure) -> None:
         ax = fig.add_subplot()
         x = rolling.index.to_numpy()
-        ax.plot(x, rolling["ic"].to_numpy(), color="#1f5fa8", label=f"Pearson, {window} days")
+        ax.plot(x, rolling["ic"].to_numpy(), color="#0072B2", label=f"Pearson, {window} days")
         ax.plot(
             x,
             rolling["rank_ic"].to_numpy(),
-            color="#e08a1e",
+            color="#E69F00",
             linewidth=1.1,
             label=f"Spearman, {window} days",
         )
@@ -441,7 +773,7 @@ def turnover_chart(
     Parameters
     ----------
     turnover : mapping of str to pandas.Series
-        Turnover per date of each strategy.
+        One-way turnover (½ Σ|Δw|, a fraction of the book) per date of each strategy.
     colors : mapping
         Colour of each strategy.
     ylabel : str
@@ -450,28 +782,32 @@ def turnover_chart(
     Returns
     -------
     str
-        PNG data URI.
+        PNG data URI; the axis and the legend's means are in percent.
     """
 
     def draw(fig: Figure) -> None:
         ax = fig.add_subplot()
-        many = max(len(s) for s in turnover.values()) > 80
+        many = max((len(s) for s in turnover.values()), default=0) > 80
         for name, series in turnover.items():
-            ax.plot(
-                series.index.to_numpy(),
-                series.to_numpy(),
-                color=colors[name],
+            mean = float(series.mean()) if len(series) else float("nan")
+            label = f"{name}  (mean {_pct_text(mean)})" if math.isfinite(mean) else str(name)
+            _plot_strategy(
+                ax,
+                series,
+                name,
+                colors,
+                label,
                 marker=None if many else "o",
                 markersize=3,
-                label=f"{name}  (mean {series.mean():.2f})",
-                **_line_style(name),
             )
         ax.set_ylim(bottom=0.0)
+        # Decimals follow the axis range: 2.5 % steps are not rounded to "2%".
+        ax.yaxis.set_major_formatter(PercentFormatter(1.0))
         ax.set_ylabel(ylabel)
         _date_axis(ax)
-        ax.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), ncols=min(4, len(turnover)))
+        _legend_above(ax, len(turnover), ncols=3)
 
-    return png_data_uri(draw, (WIDTH, 2.7))
+    return png_data_uri(draw, (WIDTH, 2.9))
 
 
 def metric_bar_chart(values: Mapping[str, float], colors: Mapping[str, str], label: str) -> str:
@@ -562,6 +898,95 @@ def holdings_chart(
     return png_data_uri(draw, (WIDTH, 3.1))
 
 
+def holdings_heatmap(table: pd.DataFrame) -> str:
+    """Target weights at each rebalance as a heat map: tickers as rows, dates as columns.
+
+    Every ticker keeps one row over the whole period (heaviest on top, in the table's
+    column order), so a holding reads along its row instead of as a band whose colour
+    and place change every month. A final ``"other"`` column (every other ticker summed)
+    is drawn last, set apart by a gap and in grey on its own 0–100 % scale, its mean in
+    the row label. Cells hold from one rebalance to the next; the last one a typical
+    rebalance interval.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Rebalance dates × tickers target weights (as
+        :func:`alphaseq.report.data.holdings` returns them), columns heaviest first.
+
+    Returns
+    -------
+    str
+        PNG data URI.
+    """
+    tickers = [c for c in table.columns if c != "other"]
+    other = "other" in table.columns
+    values = table[tickers].to_numpy(dtype=np.float64).T if tickers else np.empty((0, len(table)))
+    dates = pd.DatetimeIndex(table.index).to_numpy()
+    # Column edges: each rebalance to the next; the last cell is as wide as the median gap.
+    step = np.median(np.diff(dates)) if len(dates) > 1 else np.timedelta64(30, "D")
+    edges = np.append(dates, dates[-1] + step) if len(dates) else dates
+    n_rows = len(tickers) + (1 if other else 0)
+    gap = 0.35 if other and tickers else 0.0
+    height = min(1.25 + 0.22 * (n_rows + gap), 9.0)
+
+    def draw(fig: Figure) -> None:
+        ax = fig.add_subplot()
+        if not len(dates) or n_rows == 0:
+            ax.text(0.5, 0.5, "no holdings", ha="center", va="center", transform=ax.transAxes)
+            ax.set_axis_off()
+            return
+        finite = values[np.isfinite(values)]
+        top = float(finite.max()) if finite.size else 0.0
+        bottom = float(finite.min()) if finite.size else 0.0
+        if bottom < -1e-12:
+            # Short positions: a diverging scale around zero instead of one hue.
+            span = max(abs(bottom), top, 1e-9)
+            cmap = mpl.colormaps["RdBu_r"].with_extremes(bad="white")
+            norm: Normalize = TwoSlopeNorm(0.0, -span, span)
+        else:
+            # Blues without its near-white start: a small weight stays visibly not zero.
+            blues = mpl.colormaps["Blues"](np.linspace(0.12, 1.0, 256))
+            cmap = ListedColormap(blues, name="weights").with_extremes(bad="white")
+            norm = Normalize(0.0, max(top, 1e-9))
+        # Not held is white, not the palest blue: an exact zero is masked.
+        shown = np.ma.masked_where(~np.isfinite(values) | (np.abs(values) < 1e-12), values)
+        labels, centres = [str(t) for t in tickers], [k + 0.5 for k in range(len(tickers))]
+        mesh = None
+        if tickers:
+            mesh = ax.pcolormesh(
+                edges, np.arange(len(tickers) + 1), shown, cmap=cmap, norm=norm, linewidth=0
+            )
+        if other:
+            rest = table["other"].to_numpy(dtype=np.float64)[None, :]
+            start = len(tickers) + gap
+            greys = mpl.colormaps["Greys"].with_extremes(bad="white")
+            ax.pcolormesh(
+                edges,
+                [start, start + 1],
+                np.ma.masked_where(~np.isfinite(rest) | (np.abs(rest) < 1e-12), rest),
+                cmap=greys,
+                norm=Normalize(0.0, 1.25),  # up to 100 % without reaching black
+                linewidth=0,
+            )
+            labels.append(f"other (sum, mean {_pct_text(float(np.nanmean(rest)), 0)})")
+            centres.append(start + 0.5)
+        ax.set_ylim(len(tickers) + gap + (1 if other else 0), 0)  # heaviest on top
+        ax.set_yticks(centres, labels, fontsize=7.5)
+        ax.tick_params(axis="y", length=0)
+        ax.grid(False)
+        for side in ("left", "bottom"):
+            ax.spines[side].set_visible(False)
+        _date_axis(ax)
+        if mesh is not None:
+            colorbar = fig.colorbar(mesh, ax=ax, pad=0.015, fraction=0.04, aspect=30)
+            colorbar.set_label("target weight")
+            colorbar.ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+            colorbar.outline.set_visible(False)
+
+    return png_data_uri(draw, (WIDTH, height))
+
+
 def training_curves(folds: Sequence[Mapping[str, object]], columns: int = 4) -> str | None:
     """Per-fold training curves as small multiples.
 
@@ -589,6 +1014,8 @@ def training_curves(folds: Sequence[Mapping[str, object]], columns: int = 4) -> 
     n_rows = math.ceil(len(shown) / n_cols)
 
     def draw(fig: Figure) -> None:
+        # Room between panels for the right (IC) axis of one and the left of the next.
+        fig.get_layout_engine().set(w_pad=0.06, wspace=0.06)
         axes = fig.subplots(n_rows, n_cols, squeeze=False)
         handles: dict[str, object] = {}
         for k, ax in enumerate(axes.flat):
@@ -603,8 +1030,8 @@ def training_curves(folds: Sequence[Mapping[str, object]], columns: int = 4) -> 
                 else np.arange(1, len(history) + 1)
             )
             for key, label, color, style in (
-                ("train_loss", "train loss", "#1f5fa8", "-"),
-                ("val_loss", "validation loss", "#e08a1e", "-"),
+                ("train_loss", "train loss", "#0072B2", "-"),
+                ("val_loss", "validation loss", "#D55E00", "-"),
             ):
                 if key in history and np.isfinite(history[key].astype(float)).any():
                     (line,) = ax.plot(
@@ -627,25 +1054,38 @@ def training_curves(folds: Sequence[Mapping[str, object]], columns: int = 4) -> 
                 right = ax.twinx()
                 right.grid(False)
                 right.spines["right"].set_visible(True)
+                ic = history["val_ic"].astype(float).to_numpy()
                 (line,) = right.plot(
                     epochs,
-                    history["val_ic"].astype(float),
-                    color="#3a9d5d",
+                    ic,
+                    color=_IC_GREEN,
                     linestyle=(0, (4, 2)),
                     marker="s",
                     markersize=2.5,
                     label="validation IC",
                 )
                 handles["validation IC"] = line
-                right.tick_params(labelsize=7, colors="#3a9d5d")
-                right.yaxis.set_major_locator(MaxNLocator(nbins=4))
-            ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=5))
+                low, high = float(np.nanmin(ic)), float(np.nanmax(ic))
+                if high - low < 0.01:  # one or two epochs: no ±5 % of nothing as a scale
+                    middle = (low + high) / 2
+                    right.set_ylim(middle - 0.006, middle + 0.006)
+                right.tick_params(labelsize=7, colors=_IC_GREEN, pad=1.5)
+                right.yaxis.set_major_locator(MaxNLocator(nbins=3, steps=[1, 2, 5, 10]))
+            # Integer epochs only, and a half epoch of room on each side: one epoch is a
+            # single tick "1", not five fractional labels on top of each other.
+            n_epochs = max(1, int(np.nanmax(epochs)))
+            ax.set_xlim(0.5, n_epochs + 0.5)
+            ax.xaxis.set_major_locator(
+                FixedLocator(range(1, n_epochs + 1))
+                if n_epochs <= 6
+                else MaxNLocator(integer=True, nbins=5)
+            )
             ax.yaxis.set_major_locator(MaxNLocator(nbins=4))
-            ax.tick_params(labelsize=7)
+            ax.tick_params(labelsize=7, pad=1.5)
             test = fold.get("test_window") or {}
             year = str(test.get("start_date", ""))[:7] if isinstance(test, Mapping) else ""
             title = f"fold {fold.get('index', k)}"
-            ax.set_title(f"{title} · test from {year}" if year else title, fontsize=8.5)
+            ax.set_title(f"{title} · test {year}" if year else title, fontsize=8)
             if k % n_cols == 0:
                 ax.set_ylabel("loss", fontsize=8)
             if k >= len(shown) - n_cols:

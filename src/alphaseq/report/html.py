@@ -24,6 +24,14 @@ import pandas as pd
 
 from alphaseq._atomic import atomic_write_text
 from alphaseq._logging import logger
+from alphaseq.backtest import drawdown_periods, rolling_beta, rolling_volatility, yearly_returns
+from alphaseq.backtest.significance import (
+    BASELINE_STRATEGIES,
+    difference_text,
+    difference_verdict,
+    verdict_sentence,
+    verdict_table,
+)
 from alphaseq.report import figures
 from alphaseq.report.data import (
     TRADING_DAYS,
@@ -47,10 +55,14 @@ SECTION_IDS = (
     "header",
     "strategies",
     "significance",
+    "relative",
     "equity",
     "drawdowns",
     "rolling-sharpe",
+    "rolling-risk",
     "monthly-returns",
+    "yearly",
+    "distribution",
     "ic",
     "diagnostics",
     "turnover",
@@ -64,7 +76,16 @@ SECTION_IDS = (
 """Every section id the page can have, in page order."""
 
 OPTIONAL_SECTIONS = frozenset(
-    {"significance", "diagnostics", "attention", "classification", "horizons"}
+    {
+        "significance",
+        "relative",
+        "rolling-risk",
+        "distribution",
+        "diagnostics",
+        "attention",
+        "classification",
+        "horizons",
+    }
 )
 """Sections left out entirely when the run has no data for them."""
 
@@ -284,9 +305,7 @@ def _header(data: RunData, main: str | None, reference: str | None) -> str:
         model_text += f"; lookback {windows['lookback']} days"
     task = metrics.get("task") or config.get("task") or _DASH
     task_text = f"{task} / {data.mode}"
-    if labels.get("kind"):
-        horizons = labels.get("horizons") or []
-        task_text += f"; label {labels['kind']}, horizons {', '.join(map(str, horizons))} days"
+    trained = _trained_labels(labels, str(task))
     oos = run.get("out_of_sample") or {}
     versions = run.get("versions") or {}
     created = run.get("created")
@@ -346,6 +365,11 @@ def _header(data: RunData, main: str | None, reference: str | None) -> str:
         ("Universe", universe),
         ("Data range", data_range),
         ("Task / mode", task_text),
+        ("Trained on", trained or _DASH),
+        (
+            "Scored against",
+            f"{_text((metrics.get('forecast') or {}).get('label'))} (out of sample)",
+        ),
         ("Model", model_text),
         ("Training", training_text or _DASH),
         ("Validation", validation_text),
@@ -373,8 +397,9 @@ def _header(data: RunData, main: str | None, reference: str | None) -> str:
         '<p class="eyebrow">alphaseq run report</p>',
         f"<h1>{escape(str(name))}</h1>",
         f'<p class="subtitle">{escape(_text(source.get("name")))} · {escape(task_text)} · '
-        f"out of sample {escape(_text(oos.get('start')))} – {escape(_text(oos.get('end')))}"
-        "</p>",
+        f"trained on {escape(trained or _DASH)} · out of sample "
+        f"{escape(_text(oos.get('start')))} – {escape(_text(oos.get('end')))}</p>",
+        _verdict(data),
     ]
     bias = source.get("survivorship_bias")
     if bias:
@@ -390,8 +415,95 @@ def _header(data: RunData, main: str | None, reference: str | None) -> str:
     return '<section id="header">\n' + "\n".join(parts) + "\n</section>"
 
 
+def _trained_labels(labels: Mapping[str, Any], task: str) -> str:
+    """The labels the model was trained on, as the config defines them."""
+    kind = str(labels.get("kind") or "forward_return")
+    horizons = [str(h) for h in labels.get("horizons") or [21]]
+    if task == "trend":
+        text = (
+            ", ".join(f"trend_{h}" for h in horizons)
+            + " (trend scores) and "
+            + ", ".join(f"direction_{h}" for h in horizons)
+            + " (up/down heads)"
+        )
+    elif task == "classification":
+        classes = "DOWN/FLAT/UP" if kind == "three_class" else "DOWN/UP"
+        text = ", ".join(f"{kind}_{h}" for h in horizons) + f" ({classes} classes)"
+    else:
+        text = ", ".join(f"{kind}_{h}" for h in horizons)
+    notes = []
+    if labels.get("excess"):
+        notes.append(f"in excess of the {labels['excess']}")
+    if labels.get("cross_section"):
+        notes.append(
+            {"rank": "ranked", "zscore": "z-scored", "demean": "demeaned"}.get(
+                str(labels["cross_section"]), str(labels["cross_section"])
+            )
+            + " across tickers per date"
+        )
+    if labels.get("signal_horizon") and len(horizons) > 1:
+        notes.append(f"the {labels['signal_horizon']}-day forecast trades")
+    return text + (f" ({'; '.join(notes)})" if notes else "")
+
+
+_VERDICT_CLASS = {"better": "better", "worse": "worse"}
+
+
+def _verdict(data: RunData) -> str:
+    """The verdict, first: one sentence per model strategy and reference, coloured."""
+    rows = verdict_table(data.metrics.get("significance") or {})
+    if not rows:
+        return (
+            '<div class="verdict" id="verdict" role="note"><p class="verdict-title">Verdict'
+            "</p>"
+            + _note("No significance test in this run: no verdict against the baselines.")
+            + "</div>"
+        )
+    items = "".join(
+        f'<li class="{_VERDICT_CLASS.get(r["verdict"], "neutral")}">'
+        f"{escape(verdict_sentence(r))}.</li>"
+        for r in rows
+    )
+    return (
+        '<div class="verdict" id="verdict" role="note"><p class="verdict-title">Verdict: '
+        "the model strategies against the baselines, out of sample</p>"
+        f'<ul>{items}</ul><p class="verdict-note">ΔSharpe: annualised Sharpe difference '
+        "with its 95 % interval; p: two-sided Jobson–Korkie test with Memmel's correction "
+        "(better or worse at 5 %); DSR: probability that the true Sharpe ratio is above "
+        "zero, deflated for the configurations tried.</p></div>"
+    )
+
+
+def _model_strategies(data: RunData) -> list[str]:
+    """The strategies built from the forecasts (everything but the baselines)."""
+    return [n for n in data.strategies if n not in BASELINE_STRATEGIES]
+
+
+def _best_model(data: RunData) -> str | None:
+    """The model strategy with the highest out-of-sample Sharpe ratio (failed ones out)."""
+    strategies = data.metrics.get("strategies") or {}
+    construction = data.metrics.get("construction") or {}
+    scored = [
+        (sharpe, -k, n)
+        for k, n in enumerate(_model_strategies(data))
+        if not (construction.get(n) or {}).get("failed")
+        and (sharpe := _number((strategies.get(n) or {}).get("sharpe"))) is not None
+    ]
+    return max(scored)[2] if scored else data.main_strategy
+
+
+def _card_reference(data: RunData) -> str | None:
+    """What the key figures compare with: equal weight when the universe carries
+    survivorship bias (the index is then no fair yardstick), else the benchmark."""
+    biased = (data.metrics.get("data") or {}).get("survivorship_bias")
+    if biased and "equal_weight" in data.strategies:
+        return "equal_weight"
+    return data.reference_strategy
+
+
 def _key_figures(data: RunData, main: str | None, reference: str | None) -> str:
     """Headline cards: the model's return, Sharpe, drawdown (vs the reference) and IC."""
+    reference = _card_reference(data)
     strategies = data.metrics.get("strategies") or {}
     figures_ = strategies.get(main) if main else None
     if not isinstance(figures_, Mapping):
@@ -438,10 +550,16 @@ def _key_figures(data: RunData, main: str | None, reference: str | None) -> str:
             card(
                 "Time-series IC",
                 _fixed(forecast["time_series_ic"], 3),
-                f"direction accuracy {_pct(forecast.get('direction_accuracy'))}",
+                f"direction accuracy {_pct(forecast.get('direction_accuracy'))} (always up "
+                f"{_pct(forecast.get('always_up_accuracy'))})",
             )
         )
     against = f" against <code>{escape(reference)}</code>" if reference else ""
+    if reference == "equal_weight" and data.reference_strategy:
+        against += (
+            " (not the index: the universe carries survivorship bias, so strategies are "
+            "compared with each other)"
+        )
     return (
         f'<p class="lead">Key figures of <code>{escape(str(main))}</code> out of sample'
         f'{against}.</p><div class="cards">{"".join(cards)}</div>'
@@ -458,7 +576,7 @@ _STRATEGY_COLUMNS: tuple[tuple[str, str, Callable[[Any], str], str | None], ...]
     ("max_drawdown", "Max drawdown", _pct, "max"),
     ("calmar", "Calmar", _fixed, "max"),
     ("hit_rate", "Hit rate", _pct, "max"),
-    ("turnover", "Turnover", _fixed, "min"),
+    ("turnover", "Turnover", _pct, "min"),
     ("information_ratio", "IR", _fixed, "max"),
 )
 _TIMING_COLUMNS: tuple[tuple[str, str, Callable[[Any], str], str | None], ...] = (
@@ -529,7 +647,8 @@ def _strategies(data: RunData, names: Sequence[str]) -> str:
             + "</li>"
         )
     explain = (
-        "Turnover is the average one-way turnover per rebalance (Σ|Δw|, drift included); "
+        "Turnover is the average one-way turnover per rebalance, ½ Σ|Δw| (1 = the whole "
+        "book replaced; drift included, the initial build left out); "
         "hit rate the share of days with a positive return; IR the information ratio "
         "against the reference."
     )
@@ -557,7 +676,7 @@ def _significance(data: RunData, names: Sequence[str]) -> str | None:
                 baselines.append(b)
     headers = ["Strategy", "Sharpe (ann.)", "PSR", "DSR", "Trials", "E[max Sharpe]"]
     for b in baselines:
-        headers += [f"ΔSharpe vs {b}", f"p vs {b}"]
+        headers.append(f"ΔSharpe (p) vs {b}")
     rows = []
     for n in rows_names:
         entry = block[n]
@@ -572,31 +691,302 @@ def _significance(data: RunData, names: Sequence[str]) -> str | None:
         for b in baselines:
             test = (entry.get("vs") or {}).get(b)
             if not isinstance(test, Mapping):
-                cells += [_num(_DASH), _num(_DASH)]
+                cells.append(_num(_DASH))
                 continue
-            p = _number(test.get("p_value"))
-            cells.append(_num(_fixed(test.get("sharpe_diff_ann"))))
-            cells.append(_num(_fixed(p, 3), classes="sig" if p is not None and p < 0.05 else ""))
+            verdict = difference_verdict(dict(test))
+            cells.append(
+                _num(
+                    difference_text(dict(test)) or _DASH,
+                    classes=f"sig-{verdict}" if verdict in ("better", "worse") else "",
+                )
+            )
         rows.append(cells)
     table = _table(headers, rows, numeric_headers=[False, *[True] * (len(headers) - 1)])
     lead = (
         "PSR is the probability that the true Sharpe ratio is above zero; DSR deflates it for "
         "the number of configurations tried (E[max Sharpe] is the best Sharpe expected from "
-        "that many trials by luck). p is the two-sided Jobson–Korkie test with Memmel's "
-        "correction of the Sharpe difference against each baseline; values below 0.05 are "
-        "highlighted."
+        "that many trials by luck). Each comparison shows the annualised Sharpe difference "
+        "against the baseline with the p-value of its two-sided Jobson–Korkie test with "
+        "Memmel's correction: green when significantly better at 5 %, red when "
+        "significantly worse."
     )
     return _section("significance", "Statistical significance", table, lead)
 
 
-def _equity(data: RunData, wide: pd.DataFrame | None, colors: Mapping[str, str]) -> str:
+def _references(data: RunData) -> list[str]:
+    """The passive references of the relative figures, in the order they are shown."""
+    return [n for n in ("equal_weight", "benchmark", "buy_and_hold") if n in data.strategies]
+
+
+def _relative(data: RunData, names: Sequence[str]) -> str | None:
+    block = data.metrics.get("relative")
+    if not isinstance(block, Mapping) or not block:
+        return None
+    models = set(_model_strategies(data))
+    rows = []
+    for name in names:
+        against = block.get(name)
+        if not isinstance(against, Mapping):
+            continue
+        for reference, figures_ in against.items():
+            if not isinstance(figures_, Mapping):
+                continue
+            rows.append(
+                [
+                    _Cell(name, classes="strategy model" if name in models else "strategy"),
+                    _Cell(str(reference)),
+                    _num(_pct(figures_.get("alpha"), signed=True)),
+                    _num(_fixed(figures_.get("beta"))),
+                    _num(_fixed(figures_.get("correlation"))),
+                    _num(_pct(figures_.get("tracking_error"))),
+                    _num(_fixed(figures_.get("up_capture"))),
+                    _num(_fixed(figures_.get("down_capture"))),
+                ]
+            )
+    if not rows:
+        return None
+    headers = [
+        "Strategy",
+        "Against",
+        "Alpha (ann.)",
+        "Beta",
+        "Correlation",
+        "Tracking error",
+        "Up capture",
+        "Down capture",
+    ]
+    table = _table(headers, rows, numeric_headers=[False, False, *[True] * 6])
+    lead = (
+        "Each strategy against each passive reference on their common days: Jensen's alpha "
+        "(the intercept of the daily regression on the reference, × 252, zero risk-free "
+        "rate), beta (its slope), correlation, tracking error (annualised volatility of the "
+        "difference) and the up and down capture ratios (annualised return on the days the "
+        "reference rose, or fell, over the reference's own on those days; below 1 on the "
+        "way down is protection)."
+    )
+    return _section("relative", "Relative risk: alpha, beta and capture", table, lead)
+
+
+def _drawdown_table(wide: pd.DataFrame, shown: Sequence[str], top: int = 5) -> str:
+    """The ``top`` worst drawdowns of each shown strategy: peak, trough, recovery."""
+    rows = []
+    for name in shown:
+        if name not in wide:
+            continue
+        series = wide[name].dropna()
+        if series.empty:
+            continue
+        periods = drawdown_periods(series, top=top)
+        for k, period in enumerate(periods.itertuples(index=False)):
+            recovery = (
+                pd.Timestamp(period.recovery).date().isoformat()
+                if period.recovered
+                else "not recovered"
+            )
+            rows.append(
+                [
+                    _Cell(name if k == 0 else "", classes="strategy"),
+                    _num(str(k + 1)),
+                    _num(_pct(period.depth)),
+                    _Cell(pd.Timestamp(period.start).date().isoformat(), classes="dates"),
+                    _Cell(pd.Timestamp(period.trough).date().isoformat(), classes="dates"),
+                    _Cell(recovery, classes="dates"),
+                    _num(_integer(period.days) + ("" if period.recovered else "+")),
+                ]
+            )
+    if not rows:
+        return ""
+    return _table(
+        ["Strategy", "#", "Depth", "Peak", "Trough", "Recovery", "Trading days"],
+        rows,
+        numeric_headers=[False, True, True, False, False, False, True],
+        caption=f"The {top} worst drawdowns (trading days from peak to recovery; + still "
+        "under water at the end)",
+    )
+
+
+def _rolling_risk(
+    data: RunData, wide: pd.DataFrame | None, colors: Mapping[str, str], shown: Sequence[str]
+) -> str | None:
+    if wide is None or wide.empty:
+        return None
+    n = int(wide.notna().sum().max())
+    window = TRADING_DAYS // 2 if n >= TRADING_DAYS else 63
+    if n < window + 5:
+        return None
+    columns = [c for c in shown if c in wide]
+    parts = []
+    volatility = rolling_volatility(wide[columns], window)
+    uri = _draw(
+        "Rolling volatility",
+        figures.rolling_chart,
+        volatility,
+        colors,
+        f"annualised volatility, trailing {window} days",
+        percent=True,
+    )
+    parts.append(
+        _figure(
+            uri,
+            "Rolling volatility",
+            f"Annualised volatility of daily net returns over the trailing {window} trading days.",
+        )
+    )
+    base = data.reference_strategy or ("equal_weight" if "equal_weight" in wide else None)
+    if base is not None and base in wide:
+        betas = [c for c in columns if c != base]
+        if betas:
+            beta = rolling_beta(wide[betas], wide[base].fillna(0.0), window)
+            uri = _draw(
+                "Rolling beta",
+                figures.rolling_chart,
+                beta,
+                colors,
+                f"beta to {base}, trailing {window} days",
+                reference_line=1.0,
+            )
+            parts.append(
+                _figure(
+                    uri,
+                    "Rolling beta",
+                    f"Beta of each strategy's daily returns to {base} over the trailing "
+                    f"{window} trading days (1 = moves one for one with it).",
+                )
+            )
+    return _section("rolling-risk", "Rolling volatility and beta", "".join(parts))
+
+
+def _yearly(data: RunData, wide: pd.DataFrame | None, names: Sequence[str]) -> str:
+    title = "Yearly returns"
+    if wide is None or wide.empty:
+        return _section("yearly", title, _note("No daily returns in this run."))
+    columns = [n for n in names if n in wide]
+    table = yearly_returns(wide[columns])
+    if table.empty:
+        return _section("yearly", title, _note("No daily returns in this run."))
+    best, reference = _best_model(data), data.reference_strategy
+    excess = best is not None and reference is not None and best in table and reference in table
+    values = table.to_numpy(dtype=np.float64)
+    finite = np.abs(values[np.isfinite(values)])
+    scale = float(np.quantile(finite, 0.95)) if finite.size else 0.0
+    rows = []
+    for year, row in table.iterrows():
+        cells = [_Cell(str(year))]
+        for name in columns:
+            value = _number(row[name])
+            cells.append(
+                _num(_pct(value, signed=True), style=_heat_color(value, scale))
+                if value is not None
+                else _num(_DASH)
+            )
+        if excess:
+            gap = _number(row[best] - row[reference])
+            cells.append(_num(_pct(gap, signed=True), classes="year"))
+        rows.append(cells)
+    headers = ["Year", *columns]
+    if excess:
+        headers.append(f"{best} − {reference}")
+    html_table = _table(
+        headers, rows, numeric_headers=[False, *[True] * (len(headers) - 1)], classes="heatmap"
+    )
+    lead = (
+        "Compounded net return of every strategy in each calendar year (partial first and "
+        "last years)"
+        + (
+            f"; the last column is the best model strategy's ({best}) return minus the "
+            f"{reference}'s."
+            if excess
+            else "."
+        )
+    )
+    return _section("yearly", title, html_table, lead)
+
+
+_DISTRIBUTION_COLUMNS: tuple[tuple[str, str, Callable[[Any], str]], ...] = (
+    ("var", "VaR 95 %", lambda v: _pct(v, 2)),
+    ("cvar", "CVaR 95 %", lambda v: _pct(v, 2)),
+    ("skew", "Skew", _fixed),
+    ("kurtosis", "Excess kurtosis", _fixed),
+    ("best_day", "Best day", lambda v: _pct(v, 2, signed=True)),
+    ("worst_day", "Worst day", lambda v: _pct(v, 2, signed=True)),
+    ("best_month", "Best month", lambda v: _pct(v, 1, signed=True)),
+    ("worst_month", "Worst month", lambda v: _pct(v, 1, signed=True)),
+    ("positive_months", "Positive months", _pct),
+)
+
+
+def _distribution(
+    data: RunData,
+    wide: pd.DataFrame | None,
+    names: Sequence[str],
+    colors: Mapping[str, str],
+    shown: Sequence[str],
+) -> str | None:
+    block = data.metrics.get("distribution")
+    if not isinstance(block, Mapping) or not block:
+        return None
+    rows = []
+    for name in names:
+        entry = block.get(name)
+        if not isinstance(entry, Mapping):
+            continue
+        cells = [_Cell(name, classes="strategy")]
+        for key, _, fmt in _DISTRIBUTION_COLUMNS:
+            text = fmt(entry.get(key))
+            when = entry.get(f"{key}_date") or entry.get(f"{key}_label")
+            cells.append(_num(f"{text} ({when})" if when and text != _DASH else text))
+        rows.append(cells)
+    if not rows:
+        return None
+    headers = ["Strategy", *(h for _, h, _ in _DISTRIBUTION_COLUMNS)]
+    table = _table(
+        headers, rows, numeric_headers=[False, *[True] * (len(headers) - 1)], classes="metrics"
+    )
+    parts = []
+    if wide is not None and not wide.empty:
+        picked = [n for n in shown if n in wide][:3]
+        uri = _draw(
+            "Distribution of daily returns",
+            figures.return_histogram,
+            {n: wide[n].dropna() for n in picked},
+            colors,
+            {n: _number((block.get(n) or {}).get("var")) for n in picked},
+        )
+        parts.append(
+            _figure(
+                uri,
+                "Distribution of daily returns",
+                "Histogram of daily net returns (the 0.5 % most extreme days on each side "
+                "beyond the axis); dashed lines: each strategy's 95 % value at risk.",
+            )
+        )
+    lead = (
+        "Tails of the daily net returns: historical value at risk (the 5th percentile of "
+        "daily returns) and conditional VaR (the mean of the days at or below it), skew "
+        "and excess kurtosis (0 for a normal distribution), and the best and worst day and "
+        "calendar month with their dates."
+    )
+    return _section("distribution", "Return distribution", "".join(parts) + table, lead)
+
+
+def _left_out_text(wide: pd.DataFrame, shown: Sequence[str]) -> str:
+    """The caption's note on the strategies a chart leaves out to stay readable."""
+    hidden = [c for c in wide.columns if c not in shown]
+    if not hidden:
+        return ""
+    return f" Not drawn, to keep the chart readable (see the tables): {', '.join(hidden)}."
+
+
+def _equity(
+    data: RunData, wide: pd.DataFrame | None, colors: Mapping[str, str], shown: Sequence[str]
+) -> str:
     if wide is None or wide.empty:
         return _section("equity", "Cumulative return", _note("No daily returns in this run."))
     cost = (data.metrics.get("run") or {}).get("cost_bps")
     uri = _draw(
         "Cumulative net return",
         figures.equity_chart,
-        wealth(wide),
+        wealth(wide[[c for c in shown if c in wide]]),
         colors,
         data.out_of_sample_start,
     )
@@ -604,20 +994,33 @@ def _equity(data: RunData, wide: pd.DataFrame | None, colors: Mapping[str, str])
         f"Growth of 1 invested, net of {_fixed(cost, 1)} bps costs, on a log scale; the "
         "axis reads as cumulative return and the legend gives the final figure. The dotted "
         "line marks the start of the out-of-sample period; the record starts at the first "
-        "rebalance."
-    )
+        "rebalance. Model strategies are drawn solid and heavy, baselines thin and dashed."
+    ) + _left_out_text(wide, shown)
     return _section("equity", "Cumulative return", _figure(uri, "Cumulative net return", caption))
 
 
-def _drawdowns(wide: pd.DataFrame | None, colors: Mapping[str, str], main: str | None) -> str:
+def _drawdowns(
+    wide: pd.DataFrame | None,
+    colors: Mapping[str, str],
+    main: str | None,
+    shown: Sequence[str],
+    tabled: Sequence[str],
+) -> str:
     if wide is None or wide.empty:
         return _section("drawdowns", "Drawdowns", _note("No daily returns in this run."))
-    uri = _draw("Drawdowns", figures.drawdown_chart, drawdowns(wide), colors, main)
-    caption = "Loss from the running peak of each strategy's wealth (underwater curve)."
-    return _section("drawdowns", "Drawdowns", _figure(uri, "Drawdowns", caption))
+    drawn = wide[[c for c in shown if c in wide]]
+    uri = _draw("Drawdowns", figures.drawdown_chart, drawdowns(drawn), colors, main)
+    caption = (
+        "Loss from the running peak of each strategy's wealth (underwater curve)."
+        + _left_out_text(wide, shown)
+    )
+    body = _figure(uri, "Drawdowns", caption) + _drawdown_table(wide, tabled)
+    return _section("drawdowns", "Drawdowns", body)
 
 
-def _rolling_sharpe(wide: pd.DataFrame | None, colors: Mapping[str, str]) -> str:
+def _rolling_sharpe(
+    wide: pd.DataFrame | None, colors: Mapping[str, str], shown: Sequence[str]
+) -> str:
     title = "Rolling Sharpe ratio"
     if wide is None or wide.empty:
         return _section("rolling-sharpe", title, _note("No daily returns in this run."))
@@ -632,7 +1035,7 @@ def _rolling_sharpe(wide: pd.DataFrame | None, colors: Mapping[str, str]) -> str
     uri = _draw(
         "Rolling Sharpe ratio",
         figures.rolling_sharpe_chart,
-        rolling_sharpe(wide, window),
+        rolling_sharpe(wide[[c for c in shown if c in wide]], window),
         colors,
         window,
     )
@@ -641,6 +1044,7 @@ def _rolling_sharpe(wide: pd.DataFrame | None, colors: Mapping[str, str]) -> str
         f"Annualised Sharpe ratio over the trailing {window} trading days ({label} window"
         + ("" if window == TRADING_DAYS else ", the record being too short for 12 months")
         + "), zero risk-free rate."
+        + _left_out_text(wide, shown)
     )
     return _section("rolling-sharpe", f"Rolling {label} Sharpe ratio", _figure(uri, title, caption))
 
@@ -649,20 +1053,19 @@ _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct",
 
 
 def _heat_color(value: float, scale: float) -> str:
-    """Background colour: green for gains, red for losses, white at zero."""
-    strength = min(abs(value) / scale, 1.0) * 0.78 if scale > 0 else 0.0
-    target = (46, 160, 90) if value >= 0 else (205, 60, 60)
+    """Background colour: blue for gains, red for losses, white at zero (a diverging
+    pair that colour-blind readers tell apart, unlike green and red)."""
+    strength = min(abs(value) / scale, 1.0) * 0.7 if scale > 0 else 0.0
+    target = (33, 102, 172) if value >= 0 else (214, 47, 39)
     r, g, b = (round(255 + (t - 255) * strength) for t in target)
     return f"background-color: rgb({r}, {g}, {b})"
 
 
-def _monthly(wide: pd.DataFrame | None, main: str | None) -> str:
-    title = "Monthly returns"
-    if wide is None or main is None or main not in wide:
-        return _section("monthly-returns", title, _note("No daily returns of the model strategy."))
-    table = monthly_returns(wide[main])
+def _monthly_table(daily: pd.Series, name: str) -> str:
+    """The years × months heat map of one strategy's compounded returns."""
+    table = monthly_returns(daily)
     if table.empty:
-        return _section("monthly-returns", title, _note("No daily returns of the model strategy."))
+        return ""
     months = table[list(range(1, 13))].to_numpy(dtype=np.float64)
     finite = np.abs(months[np.isfinite(months)])
     scale = float(np.quantile(finite, 0.95)) if finite.size else 0.0
@@ -686,12 +1089,23 @@ def _monthly(wide: pd.DataFrame | None, main: str | None) -> str:
         )
         rows.append(cells)
     headers = ["Year", *_MONTHS, "Total"]
-    html_table = _table(headers, rows, numeric_headers=[False, *[True] * 13], classes="heatmap")
-    lead = (
-        f"Compounded net return of {main} in each calendar month; the last column compounds "
-        "the months of the year shown (partial first and last years)."
+    return f"<h3>{escape(name)}</h3>" + _table(
+        headers, rows, numeric_headers=[False, *[True] * 13], classes="heatmap"
     )
-    return _section("monthly-returns", f"{title} of {main}", html_table, lead)
+
+
+def _monthly(wide: pd.DataFrame | None, shown: Sequence[str]) -> str:
+    title = "Monthly returns"
+    present = [n for n in dict.fromkeys(shown) if n and wide is not None and n in wide]
+    tables = [t for n in present if (t := _monthly_table(wide[n], n))]
+    if not tables:
+        return _section("monthly-returns", title, _note("No daily returns of the model strategy."))
+    lead = (
+        f"Compounded net return in each calendar month of {' and of '.join(present)}; the "
+        "last column compounds the months of the year shown (partial first and last years). "
+        "Blue for gains, red for losses, each table on its own scale."
+    )
+    return _section("monthly-returns", title, "".join(tables), lead)
 
 
 def _ic(data: RunData) -> str:
@@ -707,6 +1121,7 @@ def _ic(data: RunData) -> str:
             ("time_series_ic", "time-series IC", lambda v: _fixed(v, 3)),
             ("time_series_rank_ic", "time-series rank IC", lambda v: _fixed(v, 3)),
             ("direction_accuracy", "direction accuracy", _pct),
+            ("always_up_accuracy", "always up", _pct),
             ("mse", "MSE", lambda v: f"{v:.3g}" if _number(v) is not None else _DASH),
             ("n_dates", "dates", _integer),
             ("n_predictions", "predictions", _integer),
@@ -721,6 +1136,9 @@ def _ic(data: RunData) -> str:
             numeric_headers=[True] * len(summary_items),
             classes="compact",
             row_headers=False,
+            caption=f"Out-of-sample forecasts against {_text(forecast.get('label'))}; "
+            "direction accuracy: share of forecasts with the realised sign, beside the share "
+            "an always-up forecast would get",
         )
     predictions = data.predictions
     needed = {"date", "ticker", "prediction", "label"}
@@ -760,40 +1178,53 @@ def _ic(data: RunData) -> str:
     return _section("ic", title, summary + body)
 
 
-def _turnover(data: RunData, names: Sequence[str], colors: Mapping[str, str]) -> str:
+def _turnover(
+    data: RunData, names: Sequence[str], colors: Mapping[str, str], shown: Sequence[str]
+) -> str:
     title = "Turnover"
-    weights = data.weights
-    needed = {"date", "ticker", "strategy", "weight"}
-    series: dict[str, pd.Series] = {}
-    if weights is not None and needed <= set(weights.columns) and not weights.empty:
-        series = rebalance_turnover(weights, list(names))
+    series = rebalance_turnover(data.weights, list(names), data.returns)
+    hidden = [n for n in series if n not in shown]
+    series = {n: v for n, v in series.items() if n in shown}
+    recorded = data.returns is not None and "turnover" in data.returns.columns
     if series:
         gaps = [np.diff(pd.DatetimeIndex(s.index).to_numpy()) for s in series.values()]
         spacing = max(
             (float(np.median(g) / np.timedelta64(1, "D")) for g in gaps if g.size), default=0.0
         )
-        if 0 < spacing < 5:  # daily positions (timing): sum the trading per month
+        if 0 < spacing < 5:  # daily positions (timing): the monthly mean of the daily figure
             series = {
-                n: s.groupby(pd.DatetimeIndex(s.index).to_period("M")).sum()
+                n: s.groupby(pd.DatetimeIndex(s.index).to_period("M")).mean()
                 for n, s in series.items()
             }
             series = {
                 n: s.set_axis(s.index.to_timestamp(how="end").normalize())
                 for n, s in series.items()
             }
-            ylabel, what = "Σ|Δw| per month", "summed over each calendar month"
+            ylabel, what = "one-way turnover per rebalance", "averaged over each month"
         else:
-            ylabel, what = "Σ|Δw| per rebalance", "at each rebalance"
+            ylabel, what = "one-way turnover per rebalance", "at each rebalance"
         uri = _draw("Turnover", figures.turnover_chart, series, colors, ylabel)
         missing = [n for n in names if n not in series]
         caption = (
-            f"One-way turnover Σ|Δw| {what}, from weights.parquet: the change between "
-            "consecutive target weights, ignoring the drift of the weights between rebalances "
-            "(so equal weight shows none) and leaving out the initial build from cash. The "
-            "strategy table's turnover includes drift."
+            f"One-way turnover ½ Σ|Δw| {what} (1 = the whole book replaced), the initial "
+            "build from cash left out"
+            + (
+                ": the backtest's own figure, drift between rebalances included, whose mean "
+                "is the strategy table's turnover."
+                if recorded
+                else ": computed between consecutive target weights in weights.parquet (this "
+                "run predates the recorded figure), so drift is not counted and equal weight "
+                "shows none."
+            )
         )
+        missing = [n for n in missing if n not in hidden]
         if missing:
-            caption += f" Not shown (no weights recorded): {', '.join(missing)}."
+            caption += f" Not shown (fewer than two rebalances): {', '.join(missing)}."
+        if hidden:
+            caption += (
+                f" Not drawn, to keep the chart readable (see the strategy table): "
+                f"{', '.join(hidden)}."
+            )
         return _section("turnover", title, _figure(uri, "Turnover", caption))
     strategies = data.metrics.get("strategies") or {}
     values = {
@@ -811,9 +1242,12 @@ def _turnover(data: RunData, names: Sequence[str], colors: Mapping[str, str]) ->
         figures.metric_bar_chart,
         values,
         colors,
-        "average turnover per rebalance",
+        "average one-way turnover per rebalance",
     )
-    caption = "Average turnover per rebalance from metrics.json (no weights.parquet in this run)."
+    caption = (
+        "Average one-way turnover ½ Σ|Δw| per rebalance from metrics.json (no per-rebalance "
+        "record in this run)."
+    )
     return _section("turnover", title, _figure(uri, "Average turnover", caption))
 
 
@@ -828,7 +1262,7 @@ def _weights(data: RunData, main: str | None) -> str:
         or not (weights["strategy"] == main).any()
     ):
         return _section("weights", title, _note(f"No weights of {main or 'the model'} recorded."))
-    table = holdings(weights, main, top=10)
+    table = holdings(weights, main, top=20)
     if table.empty:
         return _section("weights", title, _note(f"No weights of {main} recorded."))
     if table.shape[1] == 1 and table.columns[0] != "other":
@@ -846,13 +1280,18 @@ def _weights(data: RunData, main: str | None) -> str:
             "21-day average as a line."
         )
         return _section("weights", f"Position of {main}", _figure(uri, "Position", caption))
-    uri = _draw("Holdings", figures.holdings_chart, table)
+    uri = _draw("Holdings", figures.holdings_heatmap, table)
     shown = [c for c in table.columns if c != "other"]
     caption = (
-        f"Target weights of {main} at each rebalance, held until the next one: the "
-        f"{len(shown)} tickers with the largest average weight"
-        + (", every other ticker summed as “other”" if "other" in table.columns else "")
-        + ". Drift between rebalances is not drawn."
+        f"Target weights of {main} at each rebalance (columns), one row per ticker for the "
+        f"whole period: the {len(shown)} tickers with the largest average weight, heaviest "
+        "on top"
+        + (
+            ", every other ticker summed in the last row, “other”"
+            if "other" in table.columns
+            else ""
+        )
+        + ". White is not held; drift between rebalances is not drawn."
     )
     return _section("weights", f"Holdings of {main}", _figure(uri, "Holdings", caption))
 
@@ -1022,16 +1461,43 @@ def _horizons(data: RunData) -> str | None:
                 _num(_fixed(entry.get("mae"), 4)),
                 _num(_fixed(entry.get("correlation"), 3)),
                 _num(_pct(entry.get("direction_accuracy"))),
+                _num(_pct(entry.get("always_up_accuracy"))),
+                *(
+                    [_num(_pct(entry.get("direction_head_accuracy")))]
+                    if any(
+                        isinstance(e, Mapping) and "direction_head_accuracy" in e
+                        for e in block.values()
+                    )
+                    else []
+                ),
                 _num(_integer(entry.get("n"))),
             ]
         )
     if not rows:
         return None
-    headers = ["Horizon", "Label", "MSE", "RMSE", "MAE", "Correlation", "Direction accuracy", "N"]
-    table = _table(headers, rows, numeric_headers=[False, False, *[True] * 6])
+    heads = any(isinstance(e, Mapping) and "direction_head_accuracy" in e for e in block.values())
+    headers = [
+        "Horizon",
+        "Label",
+        "MSE",
+        "RMSE",
+        "MAE",
+        "Correlation",
+        "Direction accuracy",
+        "Always up",
+        *(["Direction head accuracy"] if heads else []),
+        "N",
+    ]
+    table = _table(headers, rows, numeric_headers=[False, False, *[True] * (len(headers) - 2)])
     lead = (
         "Out-of-sample forecast errors per horizon, pooled over dates and tickers; direction "
-        "accuracy is the share of forecasts with the realised sign."
+        "accuracy is the share of forecasts with the realised sign (the same figure as in "
+        "the CLI and the IC summary), beside the share an always-up forecast gets"
+        + (
+            "; the direction head's accuracy is its own up/down classifier (P(up) > 0.5)."
+            if heads
+            else "."
+        )
     )
     return _section("horizons", "Forecast quality by horizon", table, lead)
 
@@ -1225,8 +1691,8 @@ code { font: 13px/1.4 ui-monospace, SFMono-Regular, Menlo, Consolas, monospace;
 .lead { color: var(--muted); font-size: 14px; }
 .note { color: var(--muted); font-size: 13.5px; font-style: italic; }
 nav.toc { font-size: 13px; margin: 0 0 26px; padding: 10px 14px; background: var(--soft);
-  border-radius: 4px; }
-nav.toc a { color: var(--accent); text-decoration: none; margin-right: 14px; white-space: nowrap; }
+  border-radius: 4px; display: flex; flex-wrap: wrap; gap: 4px 14px; }
+nav.toc a { color: var(--accent); text-decoration: none; white-space: nowrap; }
 nav.toc a:hover { text-decoration: underline; }
 .warning { background: var(--warn-bg); border: 1px solid var(--warn-line);
   border-left: 5px solid var(--warn-line); padding: 10px 14px; border-radius: 4px;
@@ -1260,7 +1726,19 @@ tbody tr:hover { background: #fafbfc; }
 .num { text-align: right; white-space: nowrap; }
 td.best { background: #eaf3ea; }
 td.best strong { font-weight: 700; }
-td.sig { font-weight: 700; }
+td.sig-better { font-weight: 700; color: #0b6e3a; background: #e6f4ec; }
+td.sig-worse { font-weight: 700; color: #a11d1d; background: #fbe9e9; }
+.verdict { border: 1px solid var(--line); border-left: 5px solid var(--accent);
+  border-radius: 4px; padding: 10px 14px; margin: 0 0 16px; font-size: 14.5px; }
+.verdict-title { font-weight: 700; margin: 0 0 4px; }
+.verdict ul { margin: 0; padding-left: 20px; }
+.verdict li { margin: 2px 0; }
+.verdict li.better { color: #0b6e3a; }
+.verdict li.worse { color: #a11d1d; }
+.verdict li.better::marker, .verdict li.worse::marker { font-weight: 700; }
+.verdict-note { font-size: 12.5px; color: var(--muted); margin: 6px 0 0; }
+.two-col { display: grid; grid-template-columns: 1fr 1fr; gap: 0 22px; }
+@media (max-width: 720px) { .two-col { grid-template-columns: 1fr; } }
 td.dates, th.dates { white-space: nowrap; font-size: 12.5px; color: var(--muted); }
 table.heatmap td { font-size: 12.5px; padding: 4px 6px; }
 table.heatmap td.year { font-weight: 600; border-left: 2px solid #c8ced6; }
@@ -1282,10 +1760,14 @@ _TITLES = {
     "header": "Overview",
     "strategies": "Strategies",
     "significance": "Significance",
+    "relative": "Relative risk",
     "equity": "Cumulative return",
     "drawdowns": "Drawdowns",
     "rolling-sharpe": "Rolling Sharpe",
+    "rolling-risk": "Rolling risk",
     "monthly-returns": "Monthly returns",
+    "yearly": "Yearly returns",
+    "distribution": "Return distribution",
     "ic": "IC",
     "diagnostics": "Diagnostics",
     "turnover": "Turnover",
@@ -1317,19 +1799,37 @@ def render_report(data: RunData) -> str:
     wide = None
     if data.returns is not None and {"date", "strategy", "return"} <= set(data.returns.columns):
         wide = wide_returns(data.returns, names)
-        colors = figures.strategy_colors(list(dict.fromkeys([*names, *wide.columns])))
+        names = list(dict.fromkeys([*names, *wide.columns]))
+        colors = figures.strategy_colors(names)
+    strategy_figures = data.metrics.get("strategies") or {}
+    sharpe = {
+        n: _number((strategy_figures.get(n) or {}).get("sharpe"))
+        if isinstance(strategy_figures.get(n), Mapping)
+        else None
+        for n in names
+    }
+    # At most six lines per chart: the model strategies first, the rest in the tables.
+    shown, _ = figures.chart_selection(names, main, reference, sharpe)
+    best = _best_model(data)
+    baseline = "equal_weight" if "equal_weight" in names else reference
+    focus = [n for n in dict.fromkeys([best, baseline]) if n in names]
+    focus_ref = [n for n in dict.fromkeys([*focus, reference]) if n in names]
 
     builders: dict[str, Callable[[], str | None]] = {
         "header": lambda: _header(data, main, reference),
         "strategies": lambda: _strategies(data, names),
         "significance": lambda: _significance(data, names),
-        "equity": lambda: _equity(data, wide, colors),
-        "drawdowns": lambda: _drawdowns(wide, colors, main),
-        "rolling-sharpe": lambda: _rolling_sharpe(wide, colors),
-        "monthly-returns": lambda: _monthly(wide, main),
+        "relative": lambda: _relative(data, names),
+        "equity": lambda: _equity(data, wide, colors, shown),
+        "drawdowns": lambda: _drawdowns(wide, colors, main, shown, focus_ref),
+        "rolling-sharpe": lambda: _rolling_sharpe(wide, colors, shown),
+        "rolling-risk": lambda: _rolling_risk(data, wide, colors, focus_ref),
+        "monthly-returns": lambda: _monthly(wide, focus),
+        "yearly": lambda: _yearly(data, wide, names),
+        "distribution": lambda: _distribution(data, wide, names, colors, focus_ref),
         "ic": lambda: _ic(data),
         "diagnostics": lambda: _diagnostics(data),
-        "turnover": lambda: _turnover(data, names, colors),
+        "turnover": lambda: _turnover(data, names, colors, shown),
         "weights": lambda: _weights(data, main),
         "training": lambda: _training(data),
         "attention": lambda: _attention(data),
