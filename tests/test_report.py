@@ -374,3 +374,11 @@ def test_a_planted_loser_is_called_worse_in_the_report(tmp_path):
     assert '<li class="neutral">tilt vs equal_weight: no significant difference' in header
     significance = section(page, "significance")
     assert re.search(r'class="num sig-worse">-\d\.\d\d \(p 0\.000\)', significance)
+
+
+def test_attention_colours_are_centred_on_uniform_with_a_wide_floor():
+    from alphaseq.analysis.attention import attention_color_span
+
+    near_uniform = np.array([[0.01, -0.008, 0.002]])  # ±1 % around 1/L: noise
+    assert attention_color_span(near_uniform) == 0.25  # drawn near white, not as structure
+    assert attention_color_span(np.array([[0.6, -0.4]])) == pytest.approx(0.6)

@@ -27,6 +27,7 @@ from torch import nn
 from alphaseq.windows import WindowDataset, valid_samples
 
 __all__ = [
+    "attention_color_span",
     "attention_summary",
     "attention_weights",
     "average_by_lag",
@@ -266,21 +267,27 @@ def plot_attention_heatmap(
     fig = Figure(figsize=(min(4.0 + 0.08 * lookback, 14.0), 1.4 + 0.32 * n_rows))
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
+    # Colour the deviation from uniform attention on a symmetric scale of at least
+    # ±25 %: near-uniform profiles then read as near white, not as structure.
+    deviation = grid * lookback - 1.0
+    span = attention_color_span(deviation)
     image = ax.imshow(
-        grid,
+        deviation * 100.0,
         aspect="auto",
         interpolation="nearest",
-        cmap="viridis",
+        cmap="RdBu_r",
+        vmin=-span * 100.0,
+        vmax=span * 100.0,
         extent=(-0.5, lookback - 0.5, n_rows - 0.5, -0.5),
     )
-    ax.axhline(n_rows - 1.5, color="white", linewidth=1.5)  # folds above, their mean below
+    ax.axhline(n_rows - 1.5, color="#333333", linewidth=1.2)  # folds above, their mean below
     # Titles and fold labels are user strings: "$10k_$20k" is text, not math text.
     ax.set_yticks(range(n_rows), labels, parse_math=False)
     ax.set_xlabel("lag (trading days before the forecast date; 0 = most recent)")
     ax.set_ylabel("walk-forward fold")
     ax.set_title(title or "Temporal attention by lag", parse_math=False)
     colorbar = fig.colorbar(image, ax=ax, pad=0.02)
-    colorbar.set_label(f"mean attention weight (uniform = {1.0 / lookback:.3g})")
+    colorbar.set_label(f"attention vs uniform, % (weight ÷ 1/L − 1; 1/L = {1.0 / lookback:.3g})")
     fig.tight_layout()
 
     path = Path(path)
@@ -288,6 +295,13 @@ def plot_attention_heatmap(
     fig.savefig(path, dpi=dpi, format="png", bbox_inches="tight")
     fig.clear()  # release the artists now rather than at garbage collection
     return path
+
+
+def attention_color_span(deviation: np.ndarray, floor: float = 0.25) -> float:
+    """Half-width of the attention heat map's colour scale: the largest deviation from
+    uniform (as a fraction, ``weight * L - 1``), never below ``floor``."""
+    finite = np.abs(deviation[np.isfinite(deviation)])
+    return float(max(floor, finite.max() if finite.size else 0.0))
 
 
 def ticker_attention(

@@ -537,7 +537,7 @@ def difference_text(test: dict[str, Any]) -> str | None:
 
 
 def difference_verdict(test: dict[str, Any], level: float = 0.05) -> str | None:
-    """"better", "worse" or "no significant difference" for one test (None without one)."""
+    """ "better", "worse" or "no significant difference" for one test (None without one)."""
     diff, p = test.get("sharpe_diff_ann"), test.get("p_value")
     if diff is None or p is None:
         return None

@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 from matplotlib.colors import ListedColormap, Normalize, TwoSlopeNorm
+from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 from matplotlib.figure import Figure
 from matplotlib.ticker import (
     FixedLocator,
@@ -174,9 +174,7 @@ def strategy_colors(names: Sequence[str]) -> dict[str, str]:
             colors[name] = fixed[name]
         else:
             # Past the distinct hues: cycle the whole model palette.
-            colors[name] = (
-                spare[k] if k < len(spare) else _MODEL_PALETTE[(k - len(spare)) % 7]
-            )
+            colors[name] = spare[k] if k < len(spare) else _MODEL_PALETTE[(k - len(spare)) % 7]
             k += 1
     return colors
 
@@ -474,9 +472,7 @@ def drawdown_chart(underwater: pd.DataFrame, colors: Mapping[str, str], main: st
             if series.empty:
                 continue
             worst = float(series.min())
-            _plot_strategy(
-                ax, series, name, colors, f"{name}  (max {_pct_text(worst)})", main=main
-            )
+            _plot_strategy(ax, series, name, colors, f"{name}  (max {_pct_text(worst)})", main=main)
             if name == main:
                 ax.fill_between(
                     series.index.to_numpy(),
@@ -613,9 +609,7 @@ def return_histogram(
             low, high = low - 1e-3, high + 1e-3
         edges = np.linspace(low, high, 61)
         lines = [
-            float(v)
-            for n in shown
-            if (v := var.get(n)) is not None and math.isfinite(float(v))
+            float(v) for n in shown if (v := var.get(n)) is not None and math.isfinite(float(v))
         ]
         for k, (name, values) in enumerate(shown.items()):
             color = _color(colors, name)
