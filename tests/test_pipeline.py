@@ -93,7 +93,7 @@ def test_rebalances_at_month_ends_and_trades_from_the_next_day(ci_run):
     assert set(dates) <= set(month_last)
     returns = ci_run.returns[ci_run.returns["strategy"] == "equal_weight"]
     assert returns["date"].min() == dates.min()  # the first day only pays the initial cost
-    first = returns.sort_values("date").iloc[0]["return"]
+    first = returns.sort_values("date").iloc[0]["net_return"]
     assert first == pytest.approx(-10e-4, rel=1e-9)  # buying 100 % at 10 bps
 
 
@@ -164,8 +164,8 @@ def test_no_look_ahead_end_to_end(tmp_path, model):
     # ... and the change did reach what comes after D.
     after = reference.returns["date"] > cut
     assert not np.array_equal(
-        reference.returns.loc[after, "return"].to_numpy(),
-        changed.returns.loc[after, "return"].to_numpy(),
+        reference.returns.loc[after, "net_return"].to_numpy(),
+        changed.returns.loc[after, "net_return"].to_numpy(),
     )
 
 

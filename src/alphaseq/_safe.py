@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
-import pandas as pd
+if TYPE_CHECKING:  # pandas loads only when a table is written, not for --help
+    import pandas as pd
 
 _UNSAFE_PATH = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -26,6 +28,8 @@ def spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
     """A copy of ``frame`` whose text cells cannot run as spreadsheet formulas: a text
     cell starting with ``= + - @``, tab or carriage return gets a leading ``'``
     (numbers are left alone: a negative number is not text)."""
+    import pandas as pd
+
     out = frame.copy()
     for column in out.columns:
         values = out[column]

@@ -96,7 +96,7 @@ class BacktestResult:
             The panel's trading dates, (T,).
         """
         index = pd.DatetimeIndex(np.asarray(dates)[self.rows], name="date")
-        return pd.Series(self.returns, index=index, name="return")
+        return pd.Series(self.returns, index=index, name="net_return")
 
 
 def tradable(close: np.ndarray, row: int) -> np.ndarray:

@@ -147,7 +147,7 @@ def _simulate(
     index = prices.index
     turnover = pd.Series(result.turnover, index=index[rows], name="turnover")
     return (
-        pd.Series(result.returns, index=index, name="return"),
+        pd.Series(result.returns, index=index, name="net_return"),
         pd.Series(costs, index=index, name="cost"),
         figures,
         turnover,

@@ -147,7 +147,7 @@ def _model_row(name: str, result: RunResult, n_trials: int) -> dict[str, Any]:
     vs_ew = ((metrics.get("significance") or {}).get("model_topk") or {}).get("vs", {})
     vs_ew = vs_ew.get("equal_weight") or {}
     returns = result.returns
-    topk_returns = returns.loc[returns["strategy"] == "model_topk", "return"]
+    topk_returns = returns.loc[returns["strategy"] == "model_topk", "net_return"]
     dsr = deflated_sharpe_ratio(topk_returns.to_numpy(), n_trials) if len(topk_returns) > 2 else {}
     seconds = [f.get("seconds") for f in result.folds]
     # The validation rank IC at each fold's kept epoch: the only figure a choice between

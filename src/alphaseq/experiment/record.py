@@ -423,7 +423,13 @@ class RunRecord:
     def read_table(self, name: str) -> pd.DataFrame | None:
         """A table, or None when absent."""
         path = self.table_path(name)
-        return pd.read_parquet(path) if path.is_file() else None
+        if not path.is_file():
+            return None
+        frame = pd.read_parquet(path)
+        if name == "returns" and "return" in frame.columns and "net_return" not in frame.columns:
+            # Runs written before 0.2 named the column after a Python keyword.
+            frame = frame.rename(columns={"return": "net_return"})
+        return frame
 
     def write_folds_summary(self, records: list[dict[str, Any]]) -> None:
         """``folds.json``: every fold's record, in order."""

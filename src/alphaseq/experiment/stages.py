@@ -196,7 +196,7 @@ def strategy_tables(strategies: dict[str, dict[str, Any]]) -> tuple[pd.DataFrame
                 {
                     "date": s["returns"].index,
                     "strategy": name,
-                    "return": s["returns"].to_numpy(),
+                    "net_return": s["returns"].to_numpy(),
                     # One-way turnover traded at that close; NaN on days without a trade.
                     "turnover": _turnover_on(s, s["returns"].index),
                 }

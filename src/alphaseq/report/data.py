@@ -198,7 +198,7 @@ def wide_returns(returns: pd.DataFrame, order: list[str] | None = None) -> pd.Da
     Parameters
     ----------
     returns : pandas.DataFrame
-        Long table with columns ``date``, ``strategy``, ``return``.
+        Long table with columns ``date``, ``strategy``, ``net_return``.
     order : list of str, optional
         Column order; strategies not listed follow in order of appearance.
 
@@ -207,7 +207,7 @@ def wide_returns(returns: pd.DataFrame, order: list[str] | None = None) -> pd.Da
     pandas.DataFrame
         Sorted ``DatetimeIndex``; NaN where a strategy has no return that day.
     """
-    wide = returns.pivot_table(index="date", columns="strategy", values="return", aggfunc="sum")
+    wide = returns.pivot_table(index="date", columns="strategy", values="net_return", aggfunc="sum")
     wide = wide.sort_index()
     wide.columns.name = None
     names = [n for n in (order or []) if n in wide.columns]

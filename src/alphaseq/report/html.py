@@ -1797,7 +1797,7 @@ def render_report(data: RunData) -> str:
     colors = figures.strategy_colors(names)
     main, reference = data.main_strategy, data.reference_strategy
     wide = None
-    if data.returns is not None and {"date", "strategy", "return"} <= set(data.returns.columns):
+    if data.returns is not None and {"date", "strategy", "net_return"} <= set(data.returns.columns):
         wide = wide_returns(data.returns, names)
         names = list(dict.fromkeys([*names, *wide.columns]))
         colors = figures.strategy_colors(names)
