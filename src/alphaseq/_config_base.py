@@ -28,6 +28,17 @@ _SHORT.maxlevel, _SHORT.maxlist, _SHORT.maxdict = 2, 4, 4
 _SHORT.maxstring = _SHORT.maxother = 60
 
 
+def did_you_mean(word: Any, choices: typing.Iterable[str]) -> str:
+    """``" (did you mean 'x'?)"`` for the closest of ``choices`` to a mistyped ``word``, or
+    ``""`` when none is close (difflib's similarity ratio of at least 0.6)."""
+    import difflib
+
+    if not isinstance(word, str):
+        return ""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
 def short_repr(value: Any, limit: int = 80) -> str:
     """A repr of ``value`` of at most about ``limit`` characters, built without expanding
     nested containers (a YAML alias bomb's repr would take gigabytes)."""

@@ -26,6 +26,10 @@ app = typer.Typer(
 )
 data_app = typer.Typer(help="Inspect price data.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
+config_app = typer.Typer(
+    help="Show a resolved config and every key it may set.", no_args_is_help=True
+)
+app.add_typer(config_app, name="config")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -227,6 +231,69 @@ def features_list() -> None:
     console.print("default set: " + ", ".join(DEFAULT_FEATURES), highlight=False)
 
 
+@config_app.command("show")
+@_user_errors
+def config_show(
+    config: Annotated[
+        str | None,
+        typer.Argument(help="Experiment YAML, or a packaged name (default: quickstart)."),
+    ] = None,
+    overrides: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="Override a config value: dotted.key=value (repeatable)."),
+    ] = None,
+    changed: Annotated[
+        bool, typer.Option("--changed", help="Only the keys the config sets, not the defaults.")
+    ] = False,
+) -> None:
+    """Print the fully resolved config (every default filled in) as YAML."""
+    import yaml
+
+    from alphaseq.config import apply_overrides, parse_config, resolve_config
+
+    values, source = _config_values(config)
+    experiment = resolve_config(
+        parse_config(apply_overrides(values, list(overrides or [])), source=source)
+    )
+    dump = experiment.model_dump(mode="json", exclude_unset=changed)
+    console.print(
+        f"# {source}" + (" (keys it sets)" if changed else ", resolved with every default"),
+        highlight=False,
+        markup=False,
+    )
+    console.print(yaml.safe_dump(dump, sort_keys=False).rstrip(), highlight=False, markup=False)
+
+
+@config_app.command("keys")
+@_user_errors
+def config_keys_command(
+    pattern: Annotated[
+        str | None,
+        typer.Argument(help="Only keys containing this text, e.g. 'training' or 'lookback'."),
+    ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option("--model", help="List this model's model.params instead (e.g. lstm)."),
+    ] = None,
+) -> None:
+    """List every config key with its type, default and description."""
+    from alphaseq.config import config_keys, model_parameters
+
+    keys = model_parameters(model) if model else config_keys()
+    if pattern:
+        keys = [k for k in keys if pattern.lower() in k.key.lower()]
+        if not keys:
+            from alphaseq._config_base import did_you_mean
+            from alphaseq.errors import ConfigError
+
+            names = {part for k in config_keys() for part in k.key.split(".")}
+            raise ConfigError(f"no config key contains {pattern!r}{did_you_mean(pattern, names)}")
+    table = Table("key", "type", "default", "description", show_lines=False)
+    for key in keys:
+        table.add_row(key.key, key.type, key.default, key.description)
+    console.print(table)
+
+
 def _config_values(config: str | None) -> tuple[dict[str, Any], str]:
     """Read a config by path, or by the name of a packaged config (quickstart, ci, us600)."""
     from importlib import resources
@@ -295,7 +362,6 @@ def run_command(
     from alphaseq._progress import RunProgress
     from alphaseq.config import apply_overrides, parse_config
     from alphaseq.errors import ConfigError
-    from alphaseq.experiment import RunRecord, run
 
     values, source = _config_values(config)
     values = apply_overrides(values, list(overrides or []))
@@ -303,6 +369,9 @@ def run_command(
         values.setdefault("data", {})
         values["data"] = dict(values["data"] or {}) | {"source": data}
     experiment = parse_config(values, source=source)
+    # Only now the heavy imports (torch, skfolio): a config mistake answers at once.
+    from alphaseq.experiment import RunRecord, run
+
     if dry_run:
         _dry_run(experiment)
         return

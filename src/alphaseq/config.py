@@ -9,16 +9,28 @@ from __future__ import annotations
 
 import datetime as _dt
 import inspect
+import re
+import sys
+import types
+import typing
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
-from alphaseq._config_base import SettingsSection, check_iso_date, short_repr
+from alphaseq._config_base import SettingsSection, check_iso_date, did_you_mean, short_repr
 from alphaseq.errors import ConfigError
-from alphaseq.portfolio.constructors import CONSTRUCTOR_SPECS, ConstructorConfig
-from alphaseq.training.trainer import TrainerConfig
+from alphaseq.portfolio.specs import CONSTRUCTOR_SPECS, ConstructorConfig
+from alphaseq.training.config import TrainerConfig
 
 #: Model arguments the pipeline sets itself from the labels.
 _PIPELINE_MODEL_ARGS = {"n_features", "n_regression", "n_classification", "n_classes"}
@@ -95,9 +107,17 @@ class FeatureConfig(_Section):
         description="Feature names and group names (alpha158, alpha158_close, ...); "
         "default: the default set the data supports.",
     )
-    cross_section: Literal["rank", "robust_zscore"] | None = None
-    scaler: Literal["robust", "standard"] | None = "robust"
-    clip: float | None = Field(3.0, gt=0)
+    cross_section: Literal["rank", "robust_zscore"] | None = Field(
+        None,
+        description="Normalise each feature across tickers per date (rank or median/MAD "
+        "z-score) before scaling.",
+    )
+    scaler: Literal["robust", "standard"] | None = Field(
+        "robust", description="Per-feature scaling fitted on each fold's training rows only."
+    )
+    clip: float | None = Field(
+        3.0, gt=0, description="Clip scaled features to +/- this many units."
+    )
 
     @field_validator("names")
     @classmethod
@@ -119,10 +139,22 @@ class FeatureConfig(_Section):
 class LabelConfig(_Section):
     """What to predict."""
 
-    kind: Literal["forward_return", "trend", "direction", "three_class"] = "forward_return"
-    horizons: list[int] = Field(default_factory=lambda: [21], min_length=1)
-    flat_band: float = Field(0.01, ge=0)
-    vol_window: int = Field(63, ge=2)
+    kind: Literal["forward_return", "trend", "direction", "three_class"] = Field(
+        "forward_return",
+        description="Target: forward_return, trend (volatility-scaled), direction (up/down) "
+        "or three_class (UP/DOWN/FLAT).",
+    )
+    horizons: list[int] = Field(
+        default_factory=lambda: [21],
+        min_length=1,
+        description="Forecast horizons in trading days (one output head per horizon).",
+    )
+    flat_band: float = Field(
+        0.01, ge=0, description="three_class: |forward return| below this is FLAT."
+    )
+    vol_window: int = Field(
+        63, ge=2, description="trend: trailing days of the volatility that scales the trend score."
+    )
     class_weights: Literal["balanced"] | None = Field(
         None, description="Weight classes by inverse training frequency (imbalance)."
     )
@@ -159,12 +191,36 @@ class LabelConfig(_Section):
 class WindowConfig(_Section):
     """Lookback windows and the stride over training dates."""
 
-    lookback: int = Field(60, ge=1)
-    stride: int = Field(1, ge=1)
+    lookback: int = Field(60, ge=1, description="Days of history in each input window.")
+    stride: int = Field(
+        1,
+        ge=1,
+        description="Use every stride-th training date (neighbouring windows overlap "
+        "lookback-1 days).",
+    )
 
 
-def _check_model(name: str, params: dict[str, Any]) -> None:
-    """A registered model name and parameters its constructor takes."""
+#: Models that ship with alphaseq (``alphaseq.models`` registers them, ``alphaseq.tabular``
+#: defines the tabular ones): their names can be checked without importing torch.
+BUILTIN_MODELS = ("gat", "gat_transformer", "gru", "linear", "lstm", "transformer")
+TABULAR_MODEL_NAMES = ("lightgbm", "ridge")
+
+
+def _check_model(name: str, params: dict[str, Any], info: ValidationInfo) -> None:
+    """A registered model name and parameters its constructor takes.
+
+    With ``names_only`` in the validation context, only the name is checked, against the
+    built-in names (and any registered since ``alphaseq.models`` was imported): the
+    parameters need the model classes, so torch.
+    """
+    if (info.context or {}).get("names_only"):
+        known = {*BUILTIN_MODELS, *TABULAR_MODEL_NAMES}
+        if "alphaseq.models" in sys.modules:
+            known |= set(sys.modules["alphaseq.models"].MODELS)
+        if name not in known:
+            hint = did_you_mean(name, known)
+            raise ValueError(f"unknown model {name!r}{hint}; allowed: {sorted(known)}")
+        return
     from alphaseq.models import MODELS
     from alphaseq.tabular import TABULAR_MODELS
 
@@ -175,23 +231,26 @@ def _check_model(name: str, params: dict[str, Any]) -> None:
         accepted -= _PIPELINE_MODEL_ARGS
     else:
         allowed = sorted([*MODELS, *TABULAR_MODELS])
-        raise ValueError(f"unknown model {name!r}; allowed: {allowed}")
+        raise ValueError(f"unknown model {name!r}{did_you_mean(name, allowed)}; allowed: {allowed}")
     unknown = sorted(set(params) - accepted)
     if unknown:
+        hint = did_you_mean(unknown[0], accepted) if len(unknown) == 1 else ""
         raise ValueError(
-            f"model {name!r} has no parameter(s) {unknown}; allowed: {sorted(accepted)}"
+            f"model {name!r} has no parameter(s) {unknown}{hint}; allowed: {sorted(accepted)}"
         )
 
 
 class EnsembleMemberConfig(_Section):
     """A model family of an ensemble, beside ``model.name``."""
 
-    name: str
-    params: dict[str, Any] = Field(default_factory=dict)
+    name: str = Field(description="Registered model of this member.")
+    params: dict[str, Any] = Field(
+        default_factory=dict, description="The member model's own arguments."
+    )
 
     @model_validator(mode="after")
-    def _known(self) -> EnsembleMemberConfig:
-        _check_model(self.name, self.params)
+    def _known(self, info: ValidationInfo) -> EnsembleMemberConfig:
+        _check_model(self.name, self.params, info)
         return self
 
 
@@ -212,8 +271,15 @@ class EnsembleConfig(_Section):
 class ModelConfig(_Section):
     """Which registered model and its hyper-parameters (and, optionally, an ensemble)."""
 
-    name: str = "lstm"
-    params: dict[str, Any] = Field(default_factory=dict)
+    name: str = Field(
+        "lstm",
+        description="Registered model: lstm, gru, transformer, gat, gat_transformer, "
+        "linear, lightgbm, ridge.",
+    )
+    params: dict[str, Any] = Field(
+        default_factory=dict,
+        description="The model's own arguments (alphaseq config keys --model NAME lists them).",
+    )
     ensemble: EnsembleConfig | None = Field(
         None,
         description="Members: model.name and ensemble.members, each trained with every "
@@ -221,8 +287,8 @@ class ModelConfig(_Section):
     )
 
     @model_validator(mode="after")
-    def _known(self) -> ModelConfig:
-        _check_model(self.name, self.params)
+    def _known(self, info: ValidationInfo) -> ModelConfig:
+        _check_model(self.name, self.params, info)
         if self.ensemble is not None:
             n_seeds = len(self.ensemble.seeds or [0])
             if (1 + len(self.ensemble.members)) * n_seeds < 2:
@@ -236,14 +302,31 @@ class ModelConfig(_Section):
 class ValidationConfig(_Section):
     """How dates are split into training, validation and test windows."""
 
-    scheme: Literal["walk_forward", "fixed"] = "walk_forward"
-    train_months: int = Field(36, ge=1)
-    valid_months: int = Field(12, ge=0)
-    test_months: int = Field(12, ge=1)
-    step_months: int = Field(12, ge=1)
-    expanding: bool = False
-    embargo_days: int = Field(0, ge=0)
-    fractions: list[float] = Field(default_factory=lambda: [0.6, 0.2, 0.2])
+    scheme: Literal["walk_forward", "fixed"] = Field(
+        "walk_forward",
+        description="walk_forward: rolling folds by months; fixed: one train/valid/test "
+        "split by fractions.",
+    )
+    train_months: int = Field(36, ge=1, description="Months of training dates per fold.")
+    valid_months: int = Field(
+        12,
+        ge=0,
+        description="Months of validation dates (early stopping) after each training window.",
+    )
+    test_months: int = Field(12, ge=1, description="Months of out-of-sample test dates per fold.")
+    step_months: int = Field(12, ge=1, description="Months between consecutive fold starts.")
+    expanding: bool = Field(
+        False, description="Grow the training window from the first date instead of rolling it."
+    )
+    embargo_days: int = Field(
+        0,
+        ge=0,
+        description="Extra trading days dropped between windows, beyond the label horizon's purge.",
+    )
+    fractions: list[float] = Field(
+        default_factory=lambda: [0.6, 0.2, 0.2],
+        description="fixed scheme: train, valid and test shares of the dates.",
+    )
 
     @field_validator("fractions")
     @classmethod
@@ -263,20 +346,26 @@ class PortfolioConfig(_Section):
         None, ge=1, description="Positions of the top-k strategies; default max(5, N // 10)."
     )
     cost_bps: float = Field(10.0, ge=0, description="Cost per unit of notional traded.")
-    max_weight: float | None = Field(None, gt=0, le=1)
+    max_weight: float | None = Field(
+        None, gt=0, le=1, description="Largest weight of one ticker (constructors); default: none."
+    )
     max_turnover: float | None = Field(
         0.1,
         gt=0,
         description="Cap on the one-way turnover 1/2 sum |w_new - w_drifted| per rebalance "
         "(constructors); 1 replaces a whole fully invested book.",
     )
-    fully_invested: bool = True
+    fully_invested: bool = Field(
+        True, description="Constructors' weights sum to one (otherwise at most one)."
+    )
     constructors: list[ConstructorConfig] = Field(
         default_factory=list,
         description="Extra model strategies, each {name, type, ...}; see alphaseq.portfolio.",
     )
     hrp_baseline: bool = Field(False, description="Add HRP (no forecasts) as a baseline.")
-    rebalance: Literal["monthly"] = "monthly"
+    rebalance: Literal["monthly"] = Field(
+        "monthly", description="Rebalance calendar: the last trading day of each month."
+    )
     momentum_lookback: int = Field(252, ge=2, description="12-1 momentum: days back ...")
     momentum_skip: int = Field(21, ge=0, description="... and the most recent days skipped.")
 
@@ -291,7 +380,9 @@ class TimingConfig(_Section):
     """Single-instrument timing: long/flat or long/short from the model's signal."""
 
     ticker: str | None = Field(None, description="Instrument; default: the panel's only one.")
-    mode: Literal["long_flat", "long_short"] = "long_flat"
+    mode: Literal["long_flat", "long_short"] = Field(
+        "long_flat", description="long_flat: long or out; long_short: long or short."
+    )
     cap: float = Field(1.0, gt=0, le=1, description="Largest absolute position (no borrowing).")
     threshold: float = Field(0.0, ge=0, description="Stay flat when |signal| <= threshold.")
 
@@ -299,7 +390,10 @@ class TimingConfig(_Section):
 class ExperimentConfig(_Section):
     """A whole experiment."""
 
-    name: str = "experiment"
+    name: str = Field(
+        "experiment",
+        description="Experiment name: the run directory's prefix and the report's title.",
+    )
     configurations_tried: int = Field(
         1,
         ge=1,
@@ -326,11 +420,42 @@ class ExperimentConfig(_Section):
     timing: TimingConfig = Field(default_factory=TimingConfig)
 
 
+#: The training target of cross-sectional return forecasts when the config does not
+#: say: per-date ranks (the forecast study of benchmarks/README.md chose it on the
+#: validation windows of the 600-stock panel).
+DEFAULT_TARGET_NORMALIZATION = "rank"
+
+
+def resolve_config(config: ExperimentConfig) -> ExperimentConfig:
+    """The config with every default the experiment decides made explicit, so that
+    ``config.yaml`` records what really ran (the task's default loss, the training
+    target's normalisation)."""
+    if config.task != "regression" and "loss" not in config.training.model_fields_set:
+        loss = "multi_task" if config.task == "trend" else "direction_ce"
+        training = config.training.model_copy(update={"loss": loss})
+        config = config.model_copy(update={"training": training})
+    labels = config.labels
+    if (
+        config.mode == "cross_section"
+        and config.task == "regression"
+        and labels.kind == "forward_return"
+        and "cross_section" not in labels.model_fields_set
+    ):
+        labels = labels.model_copy(update={"cross_section": DEFAULT_TARGET_NORMALIZATION})
+        # Marked as set, so that config.yaml (and a resumed run) keeps the decision.
+        labels.model_fields_set.add("cross_section")
+        config = config.model_copy(update={"labels": labels})
+    return config
+
+
 def parse_config(values: dict[str, Any], *, source: str = "config") -> ExperimentConfig:
     """Validate a nested dictionary; raise one :class:`ConfigError` listing every problem."""
     if not isinstance(values, dict):
         raise ConfigError(f"{source}: expected a mapping of sections, got {type(values).__name__}")
     try:
+        # First without the model parameters (they need torch): a mistake anywhere else
+        # is reported in well under a second.
+        ExperimentConfig.model_validate(values, context={"names_only": True})
         return ExperimentConfig.model_validate(values)
     except ValidationError as exc:
         raise ConfigError(_describe(exc, source)) from None
@@ -412,10 +537,12 @@ def _describe(exc: ValidationError, source: str) -> str:
         if error["type"] == "extra_forbidden":
             section = _section_at(error["loc"][:-1])
             allowed = sorted(section.model_fields) if section else []
-            message = f"unknown key; allowed: {allowed}"
+            hint = did_you_mean(str(error["loc"][-1]), allowed)
+            message = f"unknown key{hint}; allowed: {allowed}"
         elif error["type"] == "literal_error":
             allowed = error.get("ctx", {}).get("expected", "")
-            message = f"got {short_repr(value)}; allowed: {allowed}"
+            hint = did_you_mean(value, re.findall(r"'([^']*)'", str(allowed)))
+            message = f"got {short_repr(value)}{hint}; allowed: {allowed}"
         elif error["type"] == "value_error":
             message = str(error.get("ctx", {}).get("error", message))
         elif value is not None and not isinstance(value, dict):
@@ -440,3 +567,173 @@ def _section_at(loc: tuple) -> type[BaseModel] | None:
             return None
         model = annotation
     return model
+
+
+# ------------------------------------------------------------------------ key listing
+@dataclass(frozen=True)
+class ConfigKey:
+    """One key of the experiment schema, as ``alphaseq config keys`` lists it.
+
+    Attributes
+    ----------
+    key : str
+        Dotted path, e.g. ``training.epochs``; ``[]`` marks the entries of a list, and a
+        constructor's own keys read ``portfolio.constructors[type=tilt].strength``.
+    type : str
+        The accepted values, e.g. ``int >= 1`` or ``'adam' | 'adamw'``.
+    default : str
+        The default as YAML would write it; ``required`` when there is none.
+    description : str
+        What the key does.
+    """
+
+    key: str
+    type: str
+    default: str
+    description: str
+
+
+def config_keys() -> list[ConfigKey]:
+    """Every key of the experiment schema, in the order of the YAML sections.
+
+    Read from the pydantic models, so that the listing cannot drift from what a config
+    accepts; sections themselves are not listed, their keys are.
+    """
+    keys: list[ConfigKey] = []
+    _collect_keys(ExperimentConfig, "", keys)
+    return keys
+
+
+def _collect_keys(model: type[BaseModel], prefix: str, keys: list[ConfigKey]) -> None:
+    for name, field in model.model_fields.items():
+        key = f"{prefix}{name}"
+        annotation = field.annotation
+        if name == "constructors" and model is PortfolioConfig:
+            for tag, spec in CONSTRUCTOR_SPECS.items():
+                _collect_keys(spec, f"{key}[type={tag}].", keys)
+            continue
+        if name == "type" and model in CONSTRUCTOR_SPECS.values():
+            tags = ", ".join(CONSTRUCTOR_SPECS)
+            keys.append(
+                ConfigKey(
+                    key,
+                    repr(typing.get_args(annotation)[0]),
+                    "required",
+                    f"The constructor of this entry, one of {tags}.",
+                )
+            )
+            continue
+        section = _section_type(annotation)
+        if section is not None:
+            entries = typing.get_origin(annotation) is list
+            _collect_keys(section, f"{key}[]." if entries else f"{key}.", keys)
+            continue
+        keys.append(
+            ConfigKey(key, _type_text(annotation, field), _default_text(field), _description(field))
+        )
+
+
+def _section_type(annotation: Any) -> type[BaseModel] | None:
+    """The section model behind ``Section``, ``Section | None`` or ``list[Section]``."""
+    candidates = [annotation, *typing.get_args(annotation)]
+    for candidate in candidates:
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return candidate
+    return None
+
+
+def _type_text(annotation: Any, field: Any) -> str:
+    text = _annotation_text(annotation)
+    bounds = []
+    for rule in field.metadata:
+        for attribute, sign in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<")):
+            value = getattr(rule, attribute, None)
+            if value is not None:
+                bounds.append(f"{sign} {value}")
+        if getattr(rule, "min_length", None):
+            bounds.append(f"at least {rule.min_length}")
+    return f"{text} {', '.join(bounds)}" if bounds else text
+
+
+def _annotation_text(annotation: Any) -> str:
+    origin = typing.get_origin(annotation)
+    if origin is Literal:
+        return " | ".join(repr(v) for v in typing.get_args(annotation))
+    if origin in (typing.Union, types.UnionType):
+        return " | ".join(_annotation_text(a) for a in typing.get_args(annotation))
+    if origin in (list, dict):
+        inner = ", ".join(_annotation_text(a) for a in typing.get_args(annotation))
+        return f"{origin.__name__}[{inner}]"
+    if annotation is type(None):
+        return "null"
+    return getattr(annotation, "__name__", str(annotation))
+
+
+def _default_text(field: Any) -> str:
+    if field.is_required():
+        return "required"
+    return _yaml_text(field.get_default(call_default_factory=True))
+
+
+def _description(field: Any) -> str:
+    return " ".join((field.description or "").split())
+
+
+def model_parameters(name: str) -> list[ConfigKey]:
+    """The ``model.params`` a registered model accepts, with defaults and descriptions.
+
+    Neural models are read from their constructor's signature and numpy-style docstring
+    (so this imports torch); tabular models from :data:`alphaseq.tabular.TABULAR_MODELS`.
+    """
+    from alphaseq.models import MODELS
+    from alphaseq.tabular import TABULAR_MODELS
+
+    if name in TABULAR_MODELS:
+        return [
+            ConfigKey(f"model.params.{key}", type(value).__name__, _yaml_text(value), "")
+            for key, value in TABULAR_MODELS[name].items()
+        ]
+    if name not in MODELS:
+        allowed = sorted([*MODELS, *TABULAR_MODELS])
+        raise ConfigError(
+            f"unknown model {name!r}{did_you_mean(name, allowed)}; allowed: {allowed}"
+        )
+    cls = MODELS[name]
+    described: dict[str, tuple[str, str]] = {}
+    for base in reversed(cls.__mro__):  # a subclass's docstring may only add parameters
+        described |= _docstring_parameters(inspect.getdoc(base) or "")
+    keys = []
+    for key, parameter in inspect.signature(cls.__init__).parameters.items():
+        if key == "self" or key in _PIPELINE_MODEL_ARGS or parameter.kind is parameter.VAR_KEYWORD:
+            continue
+        kind, text = described.get(key, ("", ""))
+        if parameter.default is parameter.empty:
+            default = "required"
+        else:
+            default = _yaml_text(parameter.default)
+            kind = kind or type(parameter.default).__name__
+        keys.append(ConfigKey(f"model.params.{key}", kind, default, text))
+    return keys
+
+
+def _docstring_parameters(doc: str) -> dict[str, tuple[str, str]]:
+    """``name -> (type, description)`` from a numpy-style ``Parameters`` section."""
+    match = re.search(r"Parameters\n-+\n(.*?)(?:\n\n[A-Z][a-z]+\n-+\n|\Z)", doc, re.S)
+    out: dict[str, tuple[str, str]] = {}
+    if match is None:
+        return out
+    name = None
+    for line in match.group(1).splitlines():
+        head = re.match(r"(\w+) : (.+?)(?:, default\b.*|, optional)?$", line)
+        if head and not line.startswith(" "):
+            name = head.group(1)
+            out[name] = (head.group(2).strip(), "")
+        elif name is not None and line.strip():
+            kind, text = out[name]
+            out[name] = (kind, f"{text} {line.strip()}".strip())
+    return out
+
+
+def _yaml_text(value: Any) -> str:
+    text = yaml.safe_dump(value, default_flow_style=True, width=1000).strip()
+    return text.removesuffix("...").strip()

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from alphaseq._logging import logger
-from alphaseq.config import ExperimentConfig
+from alphaseq.config import ExperimentConfig, resolve_config
 from alphaseq.data import Panel, load_panel
 from alphaseq.ensemble import EnsembleForecaster
 from alphaseq.errors import ConfigError, DataError
@@ -118,12 +118,6 @@ def timing_setup(config: ExperimentConfig, panel: Panel) -> tuple[Panel, Experim
     return panel, config
 
 
-#: The training target of cross-sectional return forecasts when the config does not
-#: say: per-date ranks (the forecast study of benchmarks/README.md chose it on the
-#: validation windows of the 600-stock panel).
-DEFAULT_TARGET_NORMALIZATION = "rank"
-
-
 def check_universe(config: ExperimentConfig, panel: Panel) -> None:
     """Refuse a cross-sectional run whose universe makes its comparisons empty.
 
@@ -145,28 +139,6 @@ def check_universe(config: ExperimentConfig, panel: Panel) -> None:
             f"top-k would hold every ticker, the same portfolio as equal weight; choose "
             f"top_k < {n} (e.g. {max(1, n // 5)}, a fifth of the universe)"
         )
-
-
-def resolve_config(config: ExperimentConfig) -> ExperimentConfig:
-    """The config with every default the experiment decides made explicit, so that
-    ``config.yaml`` records what really ran (the task's default loss, the training
-    target's normalisation)."""
-    if config.task != "regression" and "loss" not in config.training.model_fields_set:
-        loss = "multi_task" if config.task == "trend" else "direction_ce"
-        training = config.training.model_copy(update={"loss": loss})
-        config = config.model_copy(update={"training": training})
-    labels = config.labels
-    if (
-        config.mode == "cross_section"
-        and config.task == "regression"
-        and labels.kind == "forward_return"
-        and "cross_section" not in labels.model_fields_set
-    ):
-        labels = labels.model_copy(update={"cross_section": DEFAULT_TARGET_NORMALIZATION})
-        # Marked as set, so that config.yaml (and a resumed run) keeps the decision.
-        labels.model_fields_set.add("cross_section")
-        config = config.model_copy(update={"labels": labels})
-    return config
 
 
 def make_splitter(config: ExperimentConfig) -> WalkForwardSplit | FixedSplit:

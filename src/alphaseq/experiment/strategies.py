@@ -27,7 +27,7 @@ from alphaseq.portfolio import (
     momentum_scores,
 )
 from alphaseq.portfolio.alpha import grinold_alpha, return_dispersion
-from alphaseq.portfolio.constructors import EqualWeightSpec, HRPSpec, TopKSpec
+from alphaseq.portfolio.specs import EqualWeightSpec, HRPSpec, TopKSpec
 from alphaseq.portfolio.timing import timing_positions
 
 __all__ = ["STRATEGIES", "build_strategies"]

@@ -1,13 +1,16 @@
 """Training loop, checkpoints and validation figures."""
 
-from alphaseq.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from alphaseq.training.trainer import Trainer, TrainerConfig, TrainingResult
+from alphaseq._lazy import lazy_exports
 
-__all__ = [
-    "CheckpointError",
-    "Trainer",
-    "TrainerConfig",
-    "TrainingResult",
-    "load_checkpoint",
-    "save_checkpoint",
-]
+_LAZY = {
+    "CheckpointError": "alphaseq.training.checkpoint",
+    "load_checkpoint": "alphaseq.training.checkpoint",
+    "save_checkpoint": "alphaseq.training.checkpoint",
+    "Trainer": "alphaseq.training.trainer",
+    "TrainingResult": "alphaseq.training.trainer",
+    # The settings alone: reading a config must not import torch.
+    "TrainerConfig": "alphaseq.training.config",
+}
+
+__all__ = sorted(_LAZY)
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)

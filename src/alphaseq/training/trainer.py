@@ -14,13 +14,11 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import torch
-from pydantic import Field, field_validator
 from torch import nn
 
-from alphaseq._config_base import SettingsSection
 from alphaseq._logging import logger
 from alphaseq.errors import ConfigError
 from alphaseq.losses import LossBatch, make_loss, needs_date_major
@@ -32,64 +30,8 @@ from alphaseq.training.callbacks import (
     as_callback,
 )
 from alphaseq.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from alphaseq.training.config import TrainerConfig
 from alphaseq.windows import WindowDataset
-
-Monitor = Literal["loss", "ic", "rank_ic", "sharpe"]
-
-
-class TrainerConfig(SettingsSection):
-    """Every knob of the training loop (validated; unknown keys are errors)."""
-
-    epochs: int = Field(20, ge=1)
-    batch_size: int = Field(512, ge=1)
-    eval_batch_size: int = Field(8192, ge=1)
-    learning_rate: float = Field(1e-3, gt=0)
-    weight_decay: float = Field(1e-5, ge=0)
-    optimizer: Literal["adam", "adamw"] = "adamw"
-    scheduler: Literal["plateau", "cosine", "none"] = "plateau"
-    plateau_factor: float = Field(0.5, gt=0, lt=1)
-    plateau_patience: int = Field(2, ge=0)
-    min_learning_rate: float = Field(1e-6, ge=0)
-    patience: int = Field(5, ge=1, description="Epochs without improvement before stopping.")
-    monitor: Monitor = "ic"
-    grad_clip: float | None = Field(1.0, gt=0)
-    accumulation_steps: int = Field(1, ge=1)
-    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
-    loss: str = "mse"
-    loss_params: dict[str, Any] = Field(default_factory=dict)
-    date_major: bool | None = Field(None, description="Default: when the loss needs it.")
-    dates_per_batch: int | Literal["auto"] = Field(
-        16,
-        description="Dates per date-major batch; auto: as many whole dates as hold about "
-        "batch_size samples (at least one).",
-    )
-    seed: int = 0
-    device: str = "auto"
-    progress: bool = True
-    max_batches_per_epoch: int | None = Field(None, ge=1)
-
-    @field_validator("device")
-    @classmethod
-    def _device_name(cls, value: str) -> str:
-        if value == "auto":
-            return value
-        try:
-            torch.device(value)
-        except (RuntimeError, ValueError):
-            shown = value if len(value) <= 40 else value[:37] + "..."
-            raise ValueError(
-                f"device must be 'auto', 'cpu', 'cuda', 'cuda:<index>' or 'mps', got {shown!r}"
-            ) from None
-        return value
-
-    @field_validator("dates_per_batch", mode="before")
-    @classmethod
-    def _dates_per_batch_value(cls, value: Any) -> Any:
-        if value == "auto":
-            return value
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"dates_per_batch must be an integer >= 1 or 'auto', got {value!r}")
-        return value
 
 
 @dataclass
@@ -172,6 +114,9 @@ class Trainer:
             *([ProgressBar()] if config.progress else []),
             *(as_callback(c) for c in callbacks or []),
         ]
+        if config.threads is not None:
+            # Process-wide in torch: a run with several trainers uses one setting.
+            torch.set_num_threads(config.threads)
         self.device = resolve_device(config.device)
         if config.precision == "fp16" and self.device.type != "cuda":
             raise ConfigError("precision 'fp16' needs a CUDA device; use 'bf16' on CPU")
@@ -445,7 +390,7 @@ class Trainer:
     # ------------------------------------------------------------ checkpoints
     def _fingerprint(self) -> str:
         # What must not change between a run and its resumption.
-        settings = self.config.model_dump(exclude={"progress", "device", "epochs"})
+        settings = self.config.model_dump(exclude={"progress", "device", "threads", "epochs"})
         return json.dumps(settings, sort_keys=True, default=str)
 
     def _check_resumable(self, state: dict[str, Any]) -> None:
