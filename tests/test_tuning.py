@@ -147,9 +147,10 @@ def test_every_trial_value_ignores_the_prices_after_the_last_validation_end(
         for name, data in (("original", panel), ("scrambled", scrambled))
     ]
     frames = [pd.read_parquet(run.out_dir / "trials.parquet") for run in runs]
-    assert frames[0]["params"].tolist() == frames[1]["params"].tolist()
-    assert frames[0]["value"].tolist() == frames[1]["value"].tolist()
-    assert frames[0]["fold_values"].tolist() == frames[1]["fold_values"].tolist()
+    pd.testing.assert_frame_equal(
+        frames[0].drop(columns=["duration_s", "datetime_start", "datetime_complete"]),
+        frames[1].drop(columns=["duration_s", "datetime_start", "datetime_complete"]),
+    )
 
 
 # ------------------------------------------------------------------------- SQLite studies
@@ -168,13 +169,23 @@ def test_study_writes_best_config_trials_and_summary_then_resumes(values, panel,
     trials = pd.read_parquet(tmp_path / "trials.parquet")
     assert trials["number"].tolist() == [0, 1, 2, 3]
     assert set(trials["state"]) == {"COMPLETE"}
-    assert {"value", "params", "duration_s", "fold_values"} <= set(trials.columns)
-    params = [json.loads(p) for p in trials["params"]]
+    param_columns = [c for c in trials.columns if c.startswith("params_")]
+    fold_columns = [c for c in trials.columns if c.startswith("fold_")]
+    assert {"value", "duration_s"} <= set(trials.columns)
+    # One column per parameter and per fold, plain values (no JSON text).
+    assert "params_model.params.hidden_size" in param_columns and len(fold_columns) >= 2
+    assert trials["params_model.params.hidden_size"].dtype.kind in "iuf"
+    assert np.allclose(trials[fold_columns].mean(axis=1), trials["value"])
+    params = [
+        {c.removeprefix("params_"): row[c] for c in param_columns} for _, row in trials.iterrows()
+    ]
     # The resumed run's sampler is offset: it does not redraw the first run's values.
     assert params[2] != params[0] and params[3] != params[1]
     best = trials.loc[trials["value"].idxmax()]
     assert summary["best_value"] == best["value"]
-    assert summary["best_params"] == json.loads(best["params"])
+    assert summary["best_params"] == pytest.approx(
+        {c.removeprefix("params_"): best[c] for c in param_columns}
+    )
 
     text = (tmp_path / "best.yaml").read_text()
     config = parse_config(yaml.safe_load(text), source="best.yaml")

@@ -817,63 +817,112 @@ def report_command(
 @app.command("predict")
 @_user_errors
 def predict_command(
-    checkpoint: Annotated[str, typer.Option("--checkpoint", help="A forecaster checkpoint.")],
+    run_dir: Annotated[
+        str | None,
+        typer.Argument(help="A run directory: forecast with one of its folds' models."),
+    ] = None,
+    fold: Annotated[
+        int | None,
+        typer.Option("--fold", min=0, help="Which fold's model (default: the last one)."),
+    ] = None,
+    checkpoint: Annotated[
+        str | None,
+        typer.Option("--checkpoint", help="A forecaster checkpoint instead of a run directory."),
+    ] = None,
     data: Annotated[
         str | None,
         typer.Option("--data", help="Prices to forecast from (default: the run's data)."),
     ] = None,
     date: Annotated[
-        str | None, typer.Option("--date", help="Date to forecast (default: the last date).")
+        str | None,
+        typer.Option(
+            "--date",
+            help="Date to forecast (default: the last date); a weekend or holiday means "
+            "the last trading day before it.",
+        ),
     ] = None,
     out: Annotated[
         str | None, typer.Option("--out", help="Write .parquet or .csv instead of printing.")
     ] = None,
+    threads: Annotated[
+        int | None, typer.Option("--threads", min=1, help="CPU threads for torch.")
+    ] = None,
 ) -> None:
-    """Forecast every ticker for one date from a saved checkpoint."""
+    """Forecast every ticker for one date from a run's model (or a saved checkpoint)."""
     from pathlib import Path
 
     from alphaseq._config_base import check_iso_date
-    from alphaseq.data import load_panel
     from alphaseq.errors import ConfigError
-    from alphaseq.forecaster import Forecaster
 
     try:
         check_iso_date(date)
     except ValueError as exc:
         raise ConfigError(f"--date {exc}") from None
-    model = Forecaster.load(checkpoint)
-    recorded = model.metadata_.get("data", {}) if hasattr(model, "metadata_") else {}
-    source = data or recorded.get("source")
-    if source is None:
-        raise ConfigError("the checkpoint records no data source: pass --data")
-    panel = load_panel(source, benchmark=recorded.get("benchmark") if data is None else None)
-    frame = model.predict(panel, date).sort_values("prediction", ascending=False)
+    if (run_dir is None) == (checkpoint is None):
+        raise ConfigError("pass a run directory or --checkpoint FILE (one of them)")
+    if out and Path(out).suffix not in (".parquet", ".csv"):
+        raise ConfigError(f"--out must end in .parquet or .csv, got '{out}'")
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
+    if run_dir is not None:
+        from alphaseq.experiment.predict import predict_run
+
+        result = predict_run(run_dir, fold=fold, date=date, source=data)
+        frame, notes, label = result.forecasts, result.notes, f"fold {result.fold}"
+    else:
+        if fold is not None:
+            raise ConfigError("--fold chooses a fold of a run directory, not of --checkpoint")
+        frame, notes, label = _predict_checkpoint(checkpoint, data, date)
+    for note in notes:
+        err_console.print(f"[yellow]note:[/] {note}", highlight=False, soft_wrap=True)
     if out:
         path = Path(out)
         if path.suffix == ".parquet":
             frame.to_parquet(path, index=False)
-        elif path.suffix == ".csv":
+        else:
             from alphaseq._safe import spreadsheet_safe
 
             spreadsheet_safe(frame).to_csv(path, index=False)
-        else:
-            raise ConfigError(f"--out must end in .parquet or .csv, got '{path}'")
         console.print(f"{len(frame)} forecasts written to {path}", highlight=False)
         return
     if not len(frame):
         console.print("No ticker has a complete window on that date.")
         return
     console.print(
-        f"Forecasts for {frame['date'].iloc[0]:%Y-%m-%d} ({model.label_names_[0]}), "
-        f"{len(frame)} tickers",
+        f"Forecasts for {frame['date'].iloc[0]:%Y-%m-%d} ({label}), {len(frame)} tickers",
         highlight=False,
     )
     table = Table()
-    for column in ("ticker", "prediction"):
-        table.add_column(column, justify="right" if column != "ticker" else "left")
+    for column in ("rank", "ticker", "prediction"):
+        table.add_column(column, justify="left" if column == "ticker" else "right")
     for row in frame.itertuples():
-        table.add_row(str(row.ticker), f"{row.prediction:+.4f}")
+        table.add_row(str(row.rank), str(row.ticker), f"{row.prediction:+.4f}")
     console.print(table)
+
+
+def _predict_checkpoint(checkpoint: str, data: str | None, date: str | None):
+    """``(forecasts, notes, label)`` from a bare checkpoint and the data it records."""
+    import numpy as np
+
+    from alphaseq.data import load_panel
+    from alphaseq.errors import ConfigError
+    from alphaseq.experiment.predict import trading_day
+    from alphaseq.forecaster import Forecaster
+
+    model = Forecaster.load(checkpoint)
+    recorded = model.metadata_.get("data", {}) if hasattr(model, "metadata_") else {}
+    source = data or recorded.get("source")
+    if source is None:
+        raise ConfigError("the checkpoint records no data source: pass --data")
+    panel = load_panel(source, benchmark=recorded.get("benchmark") if data is None else None)
+    notes: list[str] = []
+    day = trading_day(panel.dates, date, panel.name, notes)
+    frame = model.predict(panel, str(day.date()))
+    frame = frame.sort_values(["prediction", "ticker"], ascending=[False, True], kind="stable")
+    frame.insert(3, "rank", np.arange(1, len(frame) + 1))
+    return frame.reset_index(drop=True), notes, model.label_names_[0]
 
 
 #: Width of the result tables when stdout is a file or a pipe (rich would use 80 and cut

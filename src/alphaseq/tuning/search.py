@@ -473,6 +473,53 @@ def _fail_stale(study: optuna.Study) -> None:
         optuna.storages.fail_stale_trials(study)
 
 
+#: Columns of ``trials.parquet`` before the per-parameter and per-fold ones.
+TRIAL_COLUMNS = ("number", "state", "value")
+#: Columns after them.
+TRIAL_TAIL_COLUMNS = ("duration_s", "datetime_start", "datetime_complete", "worker", "invalid")
+
+
+def trials_frame(trials: list[optuna.trial.FrozenTrial]) -> pd.DataFrame:
+    """One row per trial, one column per parameter and per fold (``trials.parquet``).
+
+    Parameters are ``params_<dotted key>`` (Optuna's ``trials_dataframe`` prefix), empty
+    where a trial did not sample that key (another model family); each fold's validation
+    figure is ``fold_<index>``. ``value`` is the mean over the folds of a complete trial.
+    """
+    params = sorted({key for t in trials for key in t.params})
+    folds = sorted({step for t in trials for step in t.intermediate_values})
+    rows = [
+        {
+            "number": t.number,
+            "state": t.state.name,
+            # Optuna gives a pruned trial its last fold's figure: not a mean, left out.
+            "value": t.value if t.state == optuna.trial.TrialState.COMPLETE else None,
+            **{f"params_{key}": t.params.get(key) for key in params},
+            **{f"fold_{step}": t.intermediate_values.get(step) for step in folds},
+            "duration_s": None if t.duration is None else t.duration.total_seconds(),
+            "datetime_start": t.datetime_start,
+            "datetime_complete": t.datetime_complete,
+            "worker": t.user_attrs.get(WORKER_ATTR),
+            "invalid": t.user_attrs.get(INVALID_ATTR),
+        }
+        for t in trials
+    ]
+    columns = [
+        *TRIAL_COLUMNS,
+        *(f"params_{key}" for key in params),
+        *(f"fold_{step}" for step in folds),
+        *TRIAL_TAIL_COLUMNS,
+    ]
+    frame = pd.DataFrame(rows, columns=columns)
+    for key in params:
+        column = frame[f"params_{key}"]
+        kinds = {type(v) for v in column if v is not None}
+        if len(kinds) > 1 and not kinds <= {int, float}:
+            # A categorical mixing text and numbers: Parquet needs one type per column.
+            frame[f"params_{key}"] = column.map(lambda v: None if v is None else str(v))
+    return frame
+
+
 def _hide_password(url: str) -> str:
     from sqlalchemy.engine import make_url
 
@@ -548,29 +595,7 @@ def _write_results(
     else:
         logger.warning("no trial of study %r completed: no best.yaml", study.study_name)
 
-    rows = [
-        {
-            "number": t.number,
-            "state": t.state.name,
-            # Optuna gives a pruned trial its last fold's figure: not a mean, left out.
-            "value": t.value if t.state == optuna.trial.TrialState.COMPLETE else None,
-            "params": json.dumps(t.params, sort_keys=True),
-            "fold_values": json.dumps({str(k): v for k, v in t.intermediate_values.items()}),
-            "duration_s": None if t.duration is None else t.duration.total_seconds(),
-            "datetime_start": t.datetime_start,
-            "datetime_complete": t.datetime_complete,
-            "worker": t.user_attrs.get(WORKER_ATTR),
-            "invalid": t.user_attrs.get(INVALID_ATTR),
-        }
-        for t in sorted(trials, key=lambda t: t.number)
-    ]
-    frame = pd.DataFrame(
-        rows,
-        columns=[
-            "number", "state", "value", "params", "fold_values", "duration_s",
-            "datetime_start", "datetime_complete", "worker", "invalid",
-        ],
-    )  # fmt: skip
+    frame = trials_frame(sorted(trials, key=lambda t: t.number))
     frame.to_parquet(out / "trials.parquet", index=False)
 
     shown_url = _hide_password(url)
