@@ -156,3 +156,19 @@ def test_python_dash_m_alphaseq():
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("alphaseq ")
+
+
+def test_training_threads_sets_torchs_thread_count():
+    import torch
+
+    from alphaseq.training import Trainer, TrainerConfig
+
+    before = torch.get_num_threads()
+    try:
+        Trainer(TrainerConfig(threads=1, progress=False))
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+    result = runner.invoke(app, ["run", "ci", "--threads", "2", "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert "threads: 2" in result.stdout

@@ -320,6 +320,11 @@ def _config_values(config: str | None) -> tuple[dict[str, Any], str]:
     raise ConfigError(f"config {name!r} is neither a file nor a packaged config {available}")
 
 
+def _threads_override(threads: int | None) -> list[str]:
+    """``--threads N`` as the ``--set`` it stands for."""
+    return [] if threads is None else [f"training.threads={threads}"]
+
+
 @app.command("run")
 @_user_errors
 def run_command(
@@ -354,6 +359,10 @@ def run_command(
             "train nothing and write nothing.",
         ),
     ] = False,
+    threads: Annotated[
+        int | None,
+        typer.Option("--threads", min=1, help="CPU threads for torch (sets training.threads)."),
+    ] = None,
 ) -> None:
     """Run a walk-forward experiment: train per fold, forecast, backtest, write a run directory."""
     import datetime as dt
@@ -364,7 +373,7 @@ def run_command(
     from alphaseq.errors import ConfigError
 
     values, source = _config_values(config)
-    values = apply_overrides(values, list(overrides or []))
+    values = apply_overrides(values, [*(overrides or []), *_threads_override(threads)])
     if data is not None:
         values.setdefault("data", {})
         values["data"] = dict(values["data"] or {}) | {"source": data}
@@ -727,6 +736,10 @@ def tune_command(
         int,
         typer.Option("--seed", help="Sampler seed; each trial draws from it and its trial number."),
     ] = 0,
+    threads: Annotated[
+        int | None,
+        typer.Option("--threads", min=1, help="CPU threads for torch (sets training.threads)."),
+    ] = None,
     overrides: Annotated[
         list[str] | None, typer.Option("--set", help="Override a config value (repeatable).")
     ] = None,
@@ -739,7 +752,7 @@ def tune_command(
     from alphaseq.tuning import tune
 
     values, source = _config_values(config)
-    values = apply_overrides(values, list(overrides or []))
+    values = apply_overrides(values, [*(overrides or []), *_threads_override(threads)])
     name = values.get("name", "experiment")
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     out_dir = Path(out) if out else Path("runs") / f"tune-{path_safe_name(name)}-{stamp}"
