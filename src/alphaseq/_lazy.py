@@ -22,7 +22,9 @@ def lazy_exports(
     package : str
         The package's ``__name__``.
     exports : dict of str to str
-        Public name -> absolute name of the module that defines it.
+        Public name -> absolute name of the module that defines it. A name mapped to
+        the subpackage of that very name (``"backtest": "alphaseq.backtest"``) exports
+        the subpackage itself.
 
     Returns
     -------
@@ -35,7 +37,10 @@ def lazy_exports(
         module = exports.get(name)
         if module is None:
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
-        value = getattr(importlib.import_module(module), name)
+        imported = importlib.import_module(module)
+        # A subpackage exported under its own name is the value (its attribute of that
+        # name, if any, belongs to the subpackage's namespace, not to the package's).
+        value = imported if module == f"{package}.{name}" else getattr(imported, name)
         namespace[name] = value  # later lookups skip this function
         return value
 

@@ -11,6 +11,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.markup import escape
 from rich.table import Table
 
 from alphaseq import __version__
@@ -44,7 +45,11 @@ def _user_errors(command: F) -> F:
         try:
             return command(*args, **kwargs)
         except AlphaseqError as exc:
-            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            # The message is the user's text and ours: '[mlflow]' or a key like 'a[0]' is
+            # not rich markup.
+            err_console.print(
+                f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True
+            )
             raise typer.Exit(2) from None
         except OSError as exc:
             # An output path that is a file, a read-only file system, a full disk: the
@@ -122,8 +127,25 @@ def data_check(
         str | None,
         typer.Option("--timezone", help="IANA zone whose calendar offsets are read in."),
     ] = None,
+    top_n: Annotated[
+        int | None,
+        typer.Option(
+            "--top-n",
+            min=1,
+            help="Preview data.universe: the N most liquid tickers, chosen at each month end.",
+        ),
+    ] = None,
+    window: Annotated[int, typer.Option(min=1, help="Universe: trailing days of volume.")] = 63,
+    min_price: Annotated[
+        float | None, typer.Option("--min-price", min=0, help="Universe: minimum close.")
+    ] = None,
+    min_coverage: Annotated[
+        float | None,
+        typer.Option("--min-coverage", min=0, max=1, help="Universe: minimum share of days."),
+    ] = None,
 ) -> None:
-    """Load a price panel and summarise its coverage and data errors."""
+    """Load a price panel and summarise its coverage and data errors (and, with --top-n,
+    how a point-in-time universe changes over time)."""
     from alphaseq.data import load_panel
     from alphaseq.data.checks import summarize
 
@@ -136,10 +158,49 @@ def data_check(
     finally:
         package_logger.setLevel(level)
     summary = summarize(panel, lookback=lookback, horizon=horizon)
+    changes = None
+    if top_n is not None:
+        from alphaseq.backtest.engine import month_end_rows
+        from alphaseq.data.universe import select_universe, universe_changes
+
+        chosen = select_universe(
+            panel,
+            month_end_rows(panel.dates),
+            top_n=top_n,
+            window=window,
+            min_price=min_price,
+            min_coverage=min_coverage,
+        )
+        changes = chosen
     if as_json:
-        console.print_json(json.dumps(summary.to_dict()))
+        extra = {} if changes is None else {"universe": universe_changes(changes)}
+        console.print_json(json.dumps(summary.to_dict() | extra))
         return
     _print_summary(summary)
+    if changes is not None:
+        _print_universe(changes, top_n)
+
+
+def _print_universe(chosen: Any, top_n: int) -> None:
+    from alphaseq.data.universe import universe_changes
+
+    changes = universe_changes(chosen, by="year", examples=4)
+    console.print(
+        f"\nuniverse: top {top_n} by average dollar volume, chosen at each month end from "
+        "data up to that day (the first selection is the starting universe)",
+        highlight=False,
+    )
+    table = Table("year", "members", "entries", "exits", "e.g. entered", "e.g. left")
+    for year in changes.itertuples():
+        table.add_row(
+            year.period,
+            str(year.members),
+            str(year.entries),
+            str(year.exits),
+            ", ".join(year.entered),
+            ", ".join(year.exited),
+        )
+    console.print(table)
 
 
 def _print_summary(summary: Any) -> None:
@@ -363,6 +424,10 @@ def run_command(
         int | None,
         typer.Option("--threads", min=1, help="CPU threads for torch (sets training.threads)."),
     ] = None,
+    track: Annotated[
+        str | None,
+        typer.Option("--track", help="Log the finished run to an experiment tracker: mlflow."),
+    ] = None,
 ) -> None:
     """Run a walk-forward experiment: train per fold, forecast, backtest, write a run directory."""
     import datetime as dt
@@ -372,6 +437,10 @@ def run_command(
     from alphaseq.config import apply_overrides, parse_config
     from alphaseq.errors import ConfigError
 
+    if track is not None:
+        from alphaseq.tracking import check_tracker
+
+        check_tracker(track)  # before training: a typo or a missing extra answers at once
     values, source = _config_values(config)
     values = apply_overrides(values, [*(overrides or []), *_threads_override(threads)])
     if data is not None:
@@ -412,6 +481,12 @@ def run_command(
     console.print(f"run directory: {run_dir}", highlight=False)
     if (run_dir / "report.html").is_file():
         console.print(f"report: {run_dir / 'report.html'}", highlight=False)
+    if track is not None:
+        from alphaseq import tracking
+
+        run_id = tracking.log_run(run_dir)
+        uri = tracking.resolve_tracking_uri()
+        console.print(f"mlflow run {run_id} logged to {uri}", highlight=False, soft_wrap=True)
 
 
 def _dry_run(experiment: Any) -> None:
@@ -743,6 +818,10 @@ def tune_command(
     overrides: Annotated[
         list[str] | None, typer.Option("--set", help="Override a config value (repeatable).")
     ] = None,
+    track: Annotated[
+        str | None,
+        typer.Option("--track", help="Log the study to an experiment tracker: mlflow."),
+    ] = None,
 ) -> None:
     """Search hyper-parameters on the walk-forward VALIDATION windows only (never the tests)."""
     import datetime as dt
@@ -751,6 +830,10 @@ def tune_command(
     from alphaseq.config import apply_overrides
     from alphaseq.tuning import tune
 
+    if track is not None:
+        from alphaseq.tracking import check_tracker
+
+        check_tracker(track)  # before any trial: a typo or a missing extra answers at once
     values, source = _config_values(config)
     values = apply_overrides(values, [*(overrides or []), *_threads_override(threads)])
     name = values.get("name", "experiment")
@@ -779,6 +862,14 @@ def tune_command(
     if result.best_config is not None:
         console.print(f"best configuration: {result.best_config}", highlight=False)
         console.print(f"run it:  alphaseq run {result.best_config}", highlight=False)
+    if track is not None:
+        from alphaseq import tracking
+
+        run_id = tracking.log_tuning(result.out_dir, experiment=str(name))
+        uri = tracking.resolve_tracking_uri()
+        console.print(
+            f"mlflow parent run {run_id} logged to {uri}", highlight=False, soft_wrap=True
+        )
 
 
 @app.command("backtest")

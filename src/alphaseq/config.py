@@ -40,6 +40,27 @@ class _Section(SettingsSection):
     pass
 
 
+class UniverseConfig(_Section):
+    """A point-in-time universe: the most liquid tickers, re-selected from past data only."""
+
+    top_n: int = Field(
+        ge=1,
+        description="Members: the tickers with the highest average daily dollar volume "
+        "(close x volume), re-selected at each fold's training start and each rebalance.",
+    )
+    window: int = Field(63, ge=1, description="Trailing trading days of the average.")
+    min_price: float | None = Field(
+        None, gt=0, description="Only tickers whose close on the selection day is at least this."
+    )
+    min_coverage: float | None = Field(
+        None,
+        gt=0,
+        le=1,
+        description="Only tickers with a close and a volume on at least this share of the "
+        "window's days.",
+    )
+
+
 class DataConfig(_Section):
     """Where prices come from and how the universe is filtered."""
 
@@ -74,6 +95,38 @@ class DataConfig(_Section):
     survivorship_bias: str | None = Field(
         None, description="Say why results on this data carry survivorship bias, if they do."
     )
+    tickers: list[str] | str | None = Field(
+        None,
+        description="Only these tickers: a list, or a text file with one ticker per line "
+        "(a fixed list chosen today is itself a hindsight choice).",
+    )
+    universe: UniverseConfig | None = Field(
+        None, description="Top N by dollar volume, chosen point in time (see UniverseConfig)."
+    )
+
+    @field_validator("tickers", mode="before")
+    @classmethod
+    def _no_yaml_booleans(cls, value: Any) -> Any:
+        # YAML reads unquoted ON, YES, NO, TRUE (real tickers) as booleans.
+        if isinstance(value, list):
+            read = [v for v in value if isinstance(v, bool)]
+            if read:
+                raise ValueError(
+                    f"YAML read {len(read)} unquoted ticker(s) as {str(read[0]).lower()} "
+                    "(ON, YES, NO, TRUE, ...): quote them, e.g. ['ON', 'MSFT']"
+                )
+        return value
+
+    @field_validator("tickers")
+    @classmethod
+    def _ticker_list(cls, value: list[str] | str | None) -> list[str] | str | None:
+        if isinstance(value, list):
+            if not value:
+                raise ValueError("the ticker list is empty")
+            repeated = sorted({t for t in value if value.count(t) > 1})
+            if repeated:
+                raise ValueError(f"tickers listed twice: {repeated[:5]}")
+        return value
 
     @field_validator("start", "end", mode="before")
     @classmethod
@@ -560,12 +613,13 @@ def _section_at(loc: tuple) -> type[BaseModel] | None:
             model = CONSTRUCTOR_SPECS[part]  # a constructor, by its type tag
             continue
         field = model.model_fields.get(str(part))
-        annotation = getattr(field, "annotation", None)
         if str(part) == "constructors" and model is PortfolioConfig:
             continue
-        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+        # Section, Section | None or list[Section]
+        section = _section_type(getattr(field, "annotation", None))
+        if section is None:
             return None
-        model = annotation
+        model = section
     return model
 
 

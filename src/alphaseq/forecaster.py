@@ -18,7 +18,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+from pydantic import ValidationError
 
+from alphaseq._config_base import did_you_mean, short_repr
 from alphaseq.analysis.scoring import SignalScorer
 from alphaseq.data.panel import Panel
 from alphaseq.errors import ConfigError, DataError
@@ -366,29 +368,98 @@ class Forecaster:
     def set_params(self, **params: Any) -> Forecaster:
         """Set constructor arguments by name; return ``self``.
 
+        ``model_params__<key>`` and ``trainer__<key>`` (scikit-learn's nested syntax)
+        change one entry of those two parameters, e.g. ``set_params(
+        model_params__hidden_size=64, trainer__epochs=5)``; the other entries are kept
+        and the dict or config held before is not modified.
+
         Raises
         ------
         ConfigError
-            For a name that is not a constructor argument (the closest is suggested).
+            For a name that is not a constructor argument (the closest is suggested),
+            or a ``trainer__`` key that is not a training setting.
         """
         names = self._param_names()
-        for name, value in params.items():
+        for key, value in params.items():
+            name, _, entry = key.partition("__")
             if name not in names:
                 close = difflib.get_close_matches(name, names, n=1)
                 hint = f" (did you mean {close[0]!r}?)" if close else ""
                 raise ConfigError(
-                    f"Forecaster has no parameter {name!r}{hint}; parameters: {names}"
+                    f"{type(self).__name__} has no parameter {name!r}{hint}; parameters: {names}"
                 )
+            if entry:
+                value = self._nested(name, entry, value)
             setattr(self, name, value)
         return self
 
+    def _nested(self, name: str, entry: str, value: Any) -> Any:
+        """``name`` (a dict-like parameter) with its ``entry`` set to ``value``: a copy."""
+        if name == "model_params":
+            # The model's own arguments are checked by the model when fit() builds it.
+            return {**(self.model_params or {}), entry: value}
+        if name != "trainer":
+            raise ConfigError(
+                f"{name}__{entry}: {name!r} has no nested parameters; nested keys are "
+                f"model_params__<name> and trainer__<name>"
+            )
+        fields = list(TrainerConfig.model_fields)
+        if entry not in fields:
+            hint = did_you_mean(entry, fields)
+            raise ConfigError(f"trainer has no setting {entry!r}{hint}; settings: {fields}")
+        if not isinstance(self.trainer, TrainerConfig):
+            return {**(self.trainer or {}), entry: value}
+        # Re-validated from the keys it was given, so the defaults it never set (the
+        # task's loss) stay unset.
+        given = self.trainer.model_dump(exclude_unset=True)
+        try:
+            return TrainerConfig.model_validate({**given, entry: value})
+        except ValidationError as exc:
+            message = exc.errors()[0]["msg"]
+            raise ConfigError(f"trainer__{entry}={short_repr(value)}: {message}") from None
+
+    def __sklearn_is_fitted__(self) -> bool:
+        """Whether :meth:`fit` or :meth:`load` ran (for ``check_is_fitted``)."""
+        return hasattr(self, "model_")
+
+    def __sklearn_tags__(self) -> Any:
+        """scikit-learn's estimator tags: fitted on a :class:`Panel`, not on arrays."""
+        from sklearn.utils import InputTags, Tags, TargetTags
+
+        # Inputs are panels that fit() checks itself: scikit-learn must not validate them.
+        return Tags(
+            estimator_type=None,
+            target_tags=TargetTags(required=False),
+            input_tags=InputTags(two_d_array=False),
+            no_validation=True,
+        )
+
+    @classmethod
+    def _param_defaults(cls) -> dict[str, Any]:
+        """Each parameter's default (``inspect.Parameter.empty`` for none), subclasses
+        that forward ``**params`` included."""
+        defaults: dict[str, Any] = {}
+        for klass in reversed(cls.__mro__):
+            init = klass.__dict__.get("__init__")
+            if init is None or klass is object:
+                continue
+            for name, parameter in inspect.signature(init).parameters.items():
+                if parameter.kind not in (parameter.VAR_KEYWORD, parameter.VAR_POSITIONAL):
+                    defaults[name] = parameter.default
+        return defaults
+
     def __repr__(self) -> str:
-        defaults = inspect.signature(type(self).__init__).parameters
-        changed = [
-            f"{name}={value!r}"
-            for name, value in self.get_params().items()
-            if defaults[name].default is inspect.Parameter.empty or value != defaults[name].default
-        ]
+        defaults = self._param_defaults()
+        empty = inspect.Parameter.empty
+        changed = []
+        for name, value in self.get_params().items():
+            default = defaults.get(name, empty)
+            try:
+                same = default is not empty and bool(value == default)
+            except (TypeError, ValueError):  # e.g. arrays: an ambiguous truth value
+                same = False
+            if not same:
+                changed.append(f"{name}={value!r}")
         return f"{type(self).__name__}({', '.join(changed)})"
 
     def _json_params(self) -> dict[str, Any]:
@@ -542,6 +613,7 @@ class Forecaster:
         embargo: int = 0,
         feature_set: FeatureSet | None = None,
         labels: TaskLabels | None = None,
+        universe: np.ndarray | None = None,
     ) -> Forecaster:
         """Train on ``panel``.
 
@@ -566,8 +638,18 @@ class Forecaster:
             cross-section setting), to share one computation across folds.
         labels : TaskLabels, optional
             Labels already built on ``panel`` by :meth:`task_labels` (once per run).
+        universe : numpy.ndarray, optional
+            Boolean (N,): train and validate on these tickers' samples only (e.g. the
+            universe selected at the training start); features and labels still come
+            from the whole panel.
         """
         config = self._trainer_config()
+        sample_mask = panel.mask
+        if universe is not None:
+            universe = np.asarray(universe, dtype=bool)
+            if universe.shape != (panel.n_tickers,):
+                raise ValueError(f"universe must be ({panel.n_tickers},) booleans")
+            sample_mask = sample_mask & universe[None, :]
         labels = self._given_labels(panel, labels)
         values, names = self._features(panel, self.features, feature_set)
         horizon = labels.horizon
@@ -592,7 +674,7 @@ class Forecaster:
                 values,
                 self.lookback,
                 labels=labels.training_values,
-                mask=panel.mask,
+                mask=sample_mask,
                 start=segment.start,
                 end=segment.end,
                 stride=stride,

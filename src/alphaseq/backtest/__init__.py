@@ -1,4 +1,14 @@
-"""Backtests of target weights (drift, linear costs, no look-ahead) and their metrics."""
+"""Backtests of target weights (drift, linear costs, no look-ahead) and their metrics.
+
+This package is also callable: ``alphaseq.backtest(prices, weights, cost_bps=10.0)``
+backtests wide pandas tables (see :func:`alphaseq.backtest.frame.backtest_frame`), while
+``alphaseq.backtest.backtest`` stays the array engine
+(:func:`alphaseq.backtest.engine.backtest`).
+"""
+
+import sys
+import types
+from typing import Any
 
 from alphaseq.backtest.engine import (
     BacktestResult,
@@ -8,6 +18,7 @@ from alphaseq.backtest.engine import (
     month_end_rows,
     tradable,
 )
+from alphaseq.backtest.frame import PortfolioBacktest, backtest_frame
 from alphaseq.backtest.metrics import (
     PERFORMANCE_KEYS,
     forecast_metrics,
@@ -43,7 +54,9 @@ __all__ = [
     "RELATIVE_KEYS",
     "TIMING_KEYS",
     "BacktestResult",
+    "PortfolioBacktest",
     "backtest",
+    "backtest_frame",
     "buy_and_hold",
     "deflated_sharpe_ratio",
     "drawdown_periods",
@@ -66,3 +79,22 @@ __all__ = [
     "verdicts",
     "yearly_returns",
 ]
+
+
+class _CallablePackage(types.ModuleType):
+    """This package's module type: calling it runs :func:`backtest_frame`.
+
+    ``import alphaseq.backtest.engine`` makes ``alphaseq.backtest`` the package itself
+    (the import system sets that attribute), so the package, not a function shadowing
+    it, has to be what users call.
+    """
+
+    def __call__(
+        self, prices: Any, weights: Any, cost_bps: float = 10.0, **options: Any
+    ) -> PortfolioBacktest:
+        """Backtest wide pandas tables: see :func:`backtest_frame`."""
+        return backtest_frame(prices, weights, cost_bps, **options)
+
+
+# Documented: a module's __class__ may be set to a ModuleType subclass (Python >= 3.5).
+sys.modules[__name__].__class__ = _CallablePackage

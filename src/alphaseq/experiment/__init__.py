@@ -18,6 +18,7 @@ from alphaseq.experiment.build import (
     resolve_config,
     timing_setup,
 )
+from alphaseq.experiment.configs import experiment_config, packaged_configs
 from alphaseq.experiment.record import (
     RETRAIN_FREE_KEYS,
     SCHEMA_VERSION,
@@ -27,6 +28,7 @@ from alphaseq.experiment.record import (
     forecast_digest,
     retraining_keys,
 )
+from alphaseq.experiment.results import RunResults, load_run
 from alphaseq.experiment.runner import RunResult, StageFailed, rebacktest, run
 from alphaseq.experiment.strategies import STRATEGIES
 
@@ -39,13 +41,17 @@ __all__ = [
     "RunRecord",
     "RunRecordError",
     "RunResult",
+    "RunResults",
     "StageFailed",
     "check_universe",
+    "experiment_config",
     "fit_fold",
     "forecast_digest",
+    "load_run",
     "load_run_panel",
     "make_forecaster",
     "make_splitter",
+    "packaged_configs",
     "prepare",
     "rebacktest",
     "resolve_config",

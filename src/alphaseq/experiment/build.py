@@ -12,8 +12,15 @@ import numpy as np
 import pandas as pd
 
 from alphaseq._logging import logger
+from alphaseq.backtest.engine import month_end_rows
 from alphaseq.config import ExperimentConfig, resolve_config
 from alphaseq.data import Panel, load_panel
+from alphaseq.data.universe import (
+    membership_on_rows,
+    restrict_tickers,
+    select_members,
+    universe_table,
+)
 from alphaseq.ensemble import EnsembleForecaster
 from alphaseq.errors import ConfigError, DataError
 from alphaseq.features import FeatureSet, compute_features
@@ -30,7 +37,9 @@ __all__ = [
     "make_splitter",
     "prepare",
     "resolve_config",
+    "run_universe_table",
     "timing_setup",
+    "universe_selection",
 ]
 
 
@@ -61,6 +70,13 @@ def load_run_panel(config: ExperimentConfig, source: str | None = None) -> Panel
             .to_numpy(np.float64)
         )
         panel = panel._replace(benchmark=aligned, benchmark_name=name)
+    if data.tickers is not None:
+        panel = restrict_tickers(panel, data.tickers)
+    if data.universe is not None and panel.fields.get("volume") is None:
+        raise DataError(
+            f"data.universe ranks tickers by dollar volume, but {panel.name!r} has no volume "
+            "column; use data.tickers for a fixed list"
+        )
     if data.exclude_stale:
         panel = _exclude_stale(panel)
     # Only the end is cut: history before data.start still warms up the features (a
@@ -72,6 +88,37 @@ def load_run_panel(config: ExperimentConfig, source: str | None = None) -> Panel
     ):
         raise DataError(f"no date of {panel.name!r} falls in {data.start}..{data.end}")
     return panel
+
+
+def universe_selection(config: ExperimentConfig, panel: Panel, rows) -> np.ndarray | None:
+    """``data.universe`` chosen on each of ``rows`` from data up to that row, (R, N) bool;
+    None without one."""
+    spec = config.data.universe
+    if spec is None:
+        return None
+    return select_members(
+        panel.close,
+        panel.fields["volume"],
+        np.asarray(rows, dtype=np.int64),
+        panel.tickers,
+        top_n=spec.top_n,
+        window=spec.window,
+        min_price=spec.min_price,
+        min_coverage=spec.min_coverage,
+    )
+
+
+def run_universe_table(
+    config: ExperimentConfig, panel: Panel, dates: pd.Series
+) -> pd.DataFrame | None:
+    """``universe.parquet``: the members chosen at each month end of ``dates``' span
+    (``date, ticker, rank, dollar_volume``), or None without ``data.universe``."""
+    if config.data.universe is None or not len(dates):
+        return None
+    first, last = pd.DatetimeIndex(panel.dates).get_indexer([dates.min(), dates.max()])
+    rows = month_end_rows(panel.dates, first, last)
+    members = universe_selection(config, panel, rows)
+    return universe_table(panel, rows, members, config.data.universe.window)
 
 
 def _exclude_stale(panel: Panel) -> Panel:
@@ -126,6 +173,10 @@ def check_universe(config: ExperimentConfig, panel: Panel) -> None:
     and every comparison with the baselines reads as a tie.
     """
     n = panel.n_tickers
+    if config.data.universe is not None:
+        n = min(n, config.data.universe.top_n)
+        if n < 2:
+            raise ConfigError("data.universe.top_n must be at least 2 for a cross-sectional run")
     if n < 2:
         raise ConfigError(
             f"{panel.name} holds {n} ticker(s): a cross-sectional run ranks tickers "
@@ -135,7 +186,7 @@ def check_universe(config: ExperimentConfig, panel: Panel) -> None:
     top_k = config.portfolio.top_k
     if top_k is not None and top_k >= n:
         raise ConfigError(
-            f"portfolio.top_k = {top_k} but {panel.name} holds {n} tickers: the model's "
+            f"portfolio.top_k = {top_k} but the universe holds {n} tickers: the model's "
             f"top-k would hold every ticker, the same portfolio as equal weight; choose "
             f"top_k < {n} (e.g. {max(1, n // 5)}, a fifth of the universe)"
         )
@@ -226,6 +277,10 @@ class ExperimentData:
         The head that drives early stopping, tuning and the portfolio.
     folds : list of Fold
         The walk-forward (or fixed) folds, purged for the labels' horizon.
+    members : numpy.ndarray or None
+        (T, N) membership of ``data.universe`` on every day: the selection of the latest
+        month end on or before it (each from data up to that day); forecasts are kept
+        for the members in force on their date.
     """
 
     config: ExperimentConfig
@@ -234,23 +289,31 @@ class ExperimentData:
     labels: TaskLabels
     signal: Signal
     folds: list[Fold]
+    members: np.ndarray | None = None
 
 
 def prepare(config: ExperimentConfig, panel: Panel | None = None) -> ExperimentData:
     """Load (or take) the panel, compute features and labels once, and split the folds."""
     panel = panel if panel is not None else load_run_panel(config)
     if config.mode == "timing":
+        if config.data.universe is not None:
+            raise ConfigError("data.universe chooses tickers to rank: not for mode: timing")
         panel, config = timing_setup(config, panel)
     else:
         check_universe(config, panel)
     config = resolve_config(config)
+    members = None
+    ends = month_end_rows(panel.dates)
+    chosen = universe_selection(config, panel, ends)
+    if chosen is not None:
+        members = membership_on_rows(chosen, ends, np.arange(panel.n_dates))
     features = compute_features(
         panel, config.features.names, cross_section=config.features.cross_section
     )
     labels = make_forecaster(config).task_labels(panel)
     signal = labels.signal(config.labels.signal_horizon)
     folds = make_splitter(config).split(panel.dates, labels.horizon)
-    return ExperimentData(config, panel, features, labels, signal, folds)
+    return ExperimentData(config, panel, features, labels, signal, folds, members)
 
 
 def fit_fold(
@@ -282,4 +345,14 @@ def fit_fold(
         training = config.training.model_copy(update={"progress": progress})
         config = config.model_copy(update={"training": training})
     model = make_forecaster(config)
-    return model.fit(panel, fold=fold, embargo=fold.embargo, feature_set=features, labels=labels)
+    # The universe as known at the training start: a ticker that becomes liquid later
+    # is not trained on in this fold.
+    chosen = universe_selection(config, panel, [fold.train.start])
+    return model.fit(
+        panel,
+        fold=fold,
+        embargo=fold.embargo,
+        feature_set=features,
+        labels=labels,
+        universe=None if chosen is None else chosen[0],
+    )

@@ -11,7 +11,7 @@ import pandas as pd
 
 from alphaseq.config import ExperimentConfig
 from alphaseq.errors import ConfigError, DataError
-from alphaseq.experiment.build import load_run_panel, timing_setup
+from alphaseq.experiment.build import load_run_panel, timing_setup, universe_selection
 from alphaseq.experiment.record import RunRecord
 
 __all__ = ["RunForecast", "predict_run", "trading_day"]
@@ -52,9 +52,10 @@ def predict_run(
     """Forecast every ticker on one date with a fold's model from a run directory.
 
     The prices are loaded as the run loaded them (its ``data`` section: source,
-    benchmark, minimum history, stale-ticker filter, timezone; timing runs keep their
-    instrument), except that they are not cut at ``data.end``: forecasting after the
-    backtest is the point. Features only read data up to the forecast date.
+    benchmark, minimum history, stale-ticker filter, tickers, timezone; timing runs keep
+    their instrument; a ``data.universe`` is chosen on the forecast date), except that
+    they are not cut at ``data.end``: forecasting after the backtest is the point.
+    Features only read data up to the forecast date.
 
     Parameters
     ----------
@@ -99,6 +100,13 @@ def predict_run(
 
     model = Forecaster.load(checkpoint)
     frame = model.predict(panel, str(day.date()), device=device)
+    row = int(np.searchsorted(panel.dates, day.to_datetime64()))
+    chosen = universe_selection(config, panel, [row])
+    if chosen is not None:
+        # The run's point-in-time universe, chosen on the forecast date itself.
+        members = set(panel.tickers[chosen[0]].tolist())
+        frame = frame[frame["ticker"].isin(members)]
+        notes.append(f"universe: {len(members)} tickers chosen on {day.date()} (data.universe)")
     frame = frame.sort_values(["prediction", "ticker"], ascending=[False, True], kind="stable")
     frame.insert(3, "rank", np.arange(1, len(frame) + 1))
     frame.insert(4, "fold", index)

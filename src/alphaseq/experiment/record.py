@@ -13,6 +13,7 @@ Layout (schema version :data:`SCHEMA_VERSION`)::
       predictions.parquet   stitched out-of-sample forecasts (date, ticker, fold, prediction, label)
       weights.parquet       weights after each rebalance, per strategy
       returns.parquet       net daily returns, per strategy
+      universe.parquet      members chosen at each month end (with data.universe)
       folds.json            every fold's record, in order
       attention.png         mean attention by lag
       metrics.json          written last: its presence marks a complete run
@@ -78,7 +79,7 @@ RETRAIN_FREE_KEYS: tuple[str, ...] = (
     "training.progress",
 )
 
-_TABLES = ("predictions", "weights", "returns")
+_TABLES = ("predictions", "weights", "returns", "universe")
 
 
 class RunRecordError(AlphaseqError):
@@ -470,6 +471,7 @@ class RunRecord:
             self.metrics_path,
             self.table_path("weights"),
             self.table_path("returns"),
+            self.table_path("universe"),
             self.run_dir / "report.html",
         ):
             if path.exists():

@@ -17,7 +17,12 @@ from alphaseq._logging import logger
 from alphaseq.config import ExperimentConfig, apply_overrides, parse_config
 from alphaseq.data import Panel
 from alphaseq.errors import AlphaseqError, ConfigError, DataError
-from alphaseq.experiment.build import load_run_panel, prepare, timing_setup
+from alphaseq.experiment.build import (
+    load_run_panel,
+    prepare,
+    run_universe_table,
+    timing_setup,
+)
 from alphaseq.experiment.record import (
     RETRAIN_FREE_KEYS,
     FoldResult,
@@ -255,6 +260,9 @@ def _trade_and_summarize(
         record.write_table("predictions", predictions)
         record.write_table("weights", weights)
         record.write_table("returns", returns)
+        members = run_universe_table(config, panel, predictions["date"])
+        if members is not None:
+            record.write_table("universe", members)
         folds = [r.record for r in results]
         record.write_folds_summary(folds)
         record.write_metrics(metrics)  # last: marks the run complete

@@ -71,6 +71,11 @@ def run_fold(data: ExperimentData, fold: Fold, record: RunRecord | None = None) 
     frame = model.predict(panel, test_dates, feature_set=data.features, device=device)
     frame["fold"] = fold.index
     rows, cols = _rows_of(panel, frame["date"]), _cols_of(panel, frame["ticker"])
+    if data.members is not None:
+        # Only the members in force on each date are forecast (and so ranked and held).
+        member = data.members[rows, cols]
+        frame = frame[member].reset_index(drop=True)
+        rows, cols = rows[member], cols[member]
     for j, name in enumerate(data.labels.names):
         frame[f"true_{name}"] = data.labels.values[rows, cols, j]
     frame["label"] = data.labels.values[rows, cols, data.signal.index]  # the signal's truth
@@ -230,6 +235,20 @@ def _relative_block(strategies: dict[str, dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def _universe_block(config: ExperimentConfig, predictions: pd.DataFrame) -> dict | None:
+    """``data.universe``'s rule and the tickers actually forecast per date under it."""
+    if config.data.universe is None:
+        return None
+    per_date = predictions.groupby("date")["ticker"].nunique()
+    return config.data.universe.model_dump(mode="json") | {
+        "forecast_per_date": {
+            "mean": float(per_date.mean()) if len(per_date) else None,
+            "min": int(per_date.min()) if len(per_date) else None,
+        },
+        "distinct_tickers": int(predictions["ticker"].nunique()),
+    }
+
+
 def _turnover_on(strategy: dict[str, Any], dates: pd.Index) -> np.ndarray:
     """The strategy's one-way turnover on ``dates`` (NaN where it did not rebalance)."""
     series = strategy.get("rebalance_turnover")
@@ -298,6 +317,7 @@ def summarize(
             "survivorship_bias": config.data.survivorship_bias
             or panel.meta.get("survivorship_bias"),
             "repairs": [r.detail for r in panel.repairs],
+            "universe": _universe_block(config, predictions),
         },
         "run": {
             "name": config.name,

@@ -19,6 +19,7 @@ from alphaseq.backtest.timing import timing_backtest
 from alphaseq.config import ExperimentConfig
 from alphaseq.data import Panel
 from alphaseq.errors import DataError
+from alphaseq.experiment.build import universe_selection
 from alphaseq.portfolio import (
     PortfolioConstraints,
     PortfolioConstructor,
@@ -111,6 +112,12 @@ def _strategies(
         at_rebalance["prediction"].to_numpy()
     )
     momentum = momentum_scores(close, rows, p.momentum_lookback, p.momentum_skip)
+    eligible = universe_selection(config, panel, rows)
+    if eligible is not None:
+        # Every strategy, baselines included, picks from the universe of each rebalance.
+        scores = np.where(eligible, scores, np.nan)
+        momentum = np.where(eligible, momentum, np.nan)
+        k = p.top_k or default_top_k(min(panel.n_tickers, config.data.universe.top_n))
 
     # The reference strategies are plain rules: long-only, fully invested, no caps.
     free = PortfolioConstraints(max_turnover=None)
@@ -123,7 +130,7 @@ def _strategies(
     out: dict[str, dict] = {}
     for name, (spec, signal) in references.items():
         constructor = spec.build(free, **context)
-        traded = _traded(panel, close, rows, last, constructor, signal, p.cost_bps)
+        traded = _traded(panel, close, rows, last, constructor, signal, p.cost_bps, eligible)
         traded.pop("construction")  # recorded for the configured constructors only
         out[name] = traded | {"k": k}
 
@@ -152,7 +159,7 @@ def _strategies(
         )
         constructor = spec.build(constraints, **context)
         signal = as_returns if spec.reads_returns and as_returns is not None else scores
-        traded = _traded(panel, close, rows, last, constructor, signal, p.cost_bps)
+        traded = _traded(panel, close, rows, last, constructor, signal, p.cost_bps, eligible)
         traded["construction"] |= {"type": spec.type}
         if signal is as_returns:
             traded["construction"]["forecasts"] = "grinold_alpha"
@@ -183,13 +190,16 @@ def _traded(
     constructor: PortfolioConstructor,
     scores: np.ndarray,
     cost_bps: float,
+    eligible: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """Backtest one constructor through its weight policy, and check every rebalance
     against its constraints (constructors project onto them: a violation is a bug)."""
-    policy = make_policy(constructor, close, scores)
+    policy = make_policy(constructor, close, scores, eligible=eligible)
     result = backtest(close, rows, policy, cost_bps=cost_bps, end_row=last)
     constraints = policy.constructor.constraints
     tradable_rows = np.isfinite(close[rows])
+    if eligible is not None:
+        tradable_rows &= eligible  # the universe of each rebalance, as the policy saw it
     violations = [
         f"{np.datetime_as_string(panel.dates[row], unit='D')!s}: {message}"
         for r, row in enumerate(rows)

@@ -18,12 +18,13 @@ import hashlib
 import warnings
 from abc import ABC, abstractmethod
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 import cvxpy as cp
 import numpy as np
+import pandas as pd
 import sklearn.utils.validation as skv
 from skfolio.measures import RiskMeasure
 from skfolio.moments import OAS, BaseMu, EmpiricalCovariance, LedoitWolf
@@ -59,6 +60,8 @@ class PortfolioConstructor(ABC):
     ----------
     n_failures : int
         Optimisations that failed and fell back to the drifted weights.
+    weights_ : pandas.DataFrame
+        After :meth:`fit`: the weights at each rebalance date (dates x tickers).
     """
 
     constraints: PortfolioConstraints = field(default_factory=PortfolioConstraints, kw_only=True)
@@ -128,6 +131,37 @@ class PortfolioConstructor(ABC):
             return self.on_failure(drifted, tradable, error)
         preference = scores if self.uses_scores else None
         return self.constraints.apply(target, drifted, tradable, preference=preference)
+
+    def fit(
+        self,
+        prices: pd.DataFrame,
+        forecasts: pd.DataFrame | None = None,
+        *,
+        rebalance: str | Sequence[Any] | None = None,
+    ) -> PortfolioConstructor:
+        """Weights at each rebalance date from pandas tables; sets :attr:`weights_`.
+
+        Runs :meth:`weights` date by date on the weights the portfolio drifted to, as a
+        backtest does (see :func:`alphaseq.portfolio.frame.constructor_weights`).
+
+        Parameters
+        ----------
+        prices : pandas.DataFrame
+            Close prices, dates by tickers (NaN: no price).
+        forecasts : pandas.DataFrame, optional
+            Scores, dates by tickers, or tidy ``date, ticker, prediction``; needed when
+            the constructor uses scores.
+        rebalance : None, "month_end" or sequence of dates
+            The forecasts' dates (default), month ends, or these dates.
+
+        Returns
+        -------
+        self
+        """
+        from alphaseq.portfolio.frame import constructor_weights
+
+        self.weights_ = constructor_weights(self, prices, forecasts, rebalance=rebalance)
+        return self
 
     def on_failure(self, drifted: np.ndarray, tradable: np.ndarray, error: Exception) -> np.ndarray:
         """Fallback when the optimisation fails: keep the drifted weights.
@@ -600,6 +634,7 @@ class ConstructorPolicy:
     close: np.ndarray
     scores_by_row: np.ndarray | Mapping[int, np.ndarray]
     history_days: int
+    eligible: np.ndarray | None = None
 
     def scores_at(self, r: int, row: int) -> np.ndarray:
         """Forecasts of rebalance ``r`` (at panel row ``row``), (N,); NaN when none."""
@@ -631,8 +666,12 @@ class ConstructorPolicy:
             return prices[1:] / prices[:-1] - 1.0
 
     def __call__(self, r: int, row: int, drifted: np.ndarray) -> np.ndarray:
+        tradable = tradable_at(self.close, row)
+        if self.eligible is not None:
+            # Outside the universe of this rebalance: not bought, and sold if held.
+            tradable &= self.eligible[r]
         return self.constructor.weights(
-            self.scores_at(r, row), self.history_at(row), drifted, tradable_at(self.close, row)
+            self.scores_at(r, row), self.history_at(row), drifted, tradable
         )
 
 
@@ -642,6 +681,7 @@ def make_policy(
     scores_by_row: np.ndarray | Mapping[int, np.ndarray],
     constraints: PortfolioConstraints | None = None,
     history_days: int | None = None,
+    eligible: np.ndarray | None = None,
 ) -> ConstructorPolicy:
     """Wrap a constructor as a policy for :func:`alphaseq.backtest.backtest`.
 
@@ -666,6 +706,9 @@ def make_policy(
     history_days : int or None, default=None
         Rows of returns in ``history``; the constructor's
         :attr:`~PortfolioConstructor.history_days` when None.
+    eligible : numpy.ndarray or None, default=None
+        (R, N) booleans aligned with the rebalances: the universe at each one. Other
+        tickers count as untradable there (never bought; a holding is sold).
 
     Returns
     -------
@@ -696,4 +739,8 @@ def make_policy(
             raise ValueError(
                 f"scores_by_row has shape {scores_by_row.shape}, expected (R, {close.shape[1]})"
             )
-    return ConstructorPolicy(constructor, close, scores_by_row, int(history_days))
+    if eligible is not None:
+        eligible = np.asarray(eligible, dtype=bool)
+        if eligible.ndim != 2 or eligible.shape[1] != close.shape[1]:
+            raise ValueError(f"eligible has shape {eligible.shape}, expected (R, {close.shape[1]})")
+    return ConstructorPolicy(constructor, close, scores_by_row, int(history_days), eligible)
