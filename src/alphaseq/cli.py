@@ -356,29 +356,10 @@ def config_keys_command(
 
 
 def _config_values(config: str | None) -> tuple[dict[str, Any], str]:
-    """Read a config by path, or by the name of a packaged config (quickstart, ci, us600)."""
-    from importlib import resources
-    from pathlib import Path
+    """Read a config by path, or by the name of a packaged config (default: quickstart)."""
+    from alphaseq.experiment.configs import read_experiment_values
 
-    from alphaseq.config import read_config_values
-    from alphaseq.errors import ConfigError
-
-    name = config or "quickstart"
-    path = Path(name)
-    if path.is_file():
-        return read_config_values(path), f"'{path}'"
-    packaged = resources.files("alphaseq") / "configs" / f"{name}.yaml"
-    if packaged.is_file():
-        with resources.as_file(packaged) as file:
-            return read_config_values(file), f"packaged config {name!r}"
-    available = sorted(
-        p.name[:-5]
-        for p in (resources.files("alphaseq") / "configs").iterdir()
-        if p.name.endswith(".yaml") and p.name != "search_space.yaml"
-    )
-    if path.is_dir():
-        raise ConfigError(f"'{path}' is a directory, not a config file (packaged: {available})")
-    raise ConfigError(f"config {name!r} is neither a file nor a packaged config {available}")
+    return read_experiment_values(config or "quickstart")
 
 
 def _threads_override(threads: int | None) -> list[str]:

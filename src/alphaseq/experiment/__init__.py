@@ -7,55 +7,37 @@ and writer of a run directory; :func:`run` resumes interrupted runs and
 :func:`rebacktest` re-trades stored forecasts without retraining.
 """
 
-from alphaseq.experiment.build import (
-    ExperimentData,
-    check_universe,
-    fit_fold,
-    load_run_panel,
-    make_forecaster,
-    make_splitter,
-    prepare,
-    resolve_config,
-    timing_setup,
-)
-from alphaseq.experiment.configs import experiment_config, packaged_configs
-from alphaseq.experiment.record import (
-    RETRAIN_FREE_KEYS,
-    SCHEMA_VERSION,
-    FoldResult,
-    RunRecord,
-    RunRecordError,
-    forecast_digest,
-    retraining_keys,
-)
-from alphaseq.experiment.results import RunResults, load_run
-from alphaseq.experiment.runner import RunResult, StageFailed, rebacktest, run
-from alphaseq.experiment.strategies import STRATEGIES
+from alphaseq._lazy import lazy_exports
 
-__all__ = [
-    "RETRAIN_FREE_KEYS",
-    "SCHEMA_VERSION",
-    "STRATEGIES",
-    "ExperimentData",
-    "FoldResult",
-    "RunRecord",
-    "RunRecordError",
-    "RunResult",
-    "RunResults",
-    "StageFailed",
-    "check_universe",
-    "experiment_config",
-    "fit_fold",
-    "forecast_digest",
-    "load_run",
-    "load_run_panel",
-    "make_forecaster",
-    "make_splitter",
-    "packaged_configs",
-    "prepare",
-    "rebacktest",
-    "resolve_config",
-    "retraining_keys",
-    "run",
-    "timing_setup",
-]
+# Imported on first use: reading a run directory (the report) needs neither torch nor
+# the optimisers, and the command line resolves configs before anything heavy loads.
+_LAZY = {
+    "ExperimentData": "alphaseq.experiment.build",
+    "FoldResult": "alphaseq.experiment.record",
+    "RETRAIN_FREE_KEYS": "alphaseq.experiment.record",
+    "RunRecord": "alphaseq.experiment.record",
+    "RunRecordError": "alphaseq.experiment.record",
+    "RunResult": "alphaseq.experiment.runner",
+    "RunResults": "alphaseq.experiment.results",
+    "SCHEMA_VERSION": "alphaseq.experiment.record",
+    "STRATEGIES": "alphaseq.experiment.strategies",
+    "StageFailed": "alphaseq.experiment.runner",
+    "check_universe": "alphaseq.experiment.build",
+    "experiment_config": "alphaseq.experiment.configs",
+    "fit_fold": "alphaseq.experiment.build",
+    "forecast_digest": "alphaseq.experiment.record",
+    "load_run": "alphaseq.experiment.results",
+    "load_run_panel": "alphaseq.experiment.build",
+    "make_forecaster": "alphaseq.experiment.build",
+    "make_splitter": "alphaseq.experiment.build",
+    "packaged_configs": "alphaseq.experiment.configs",
+    "prepare": "alphaseq.experiment.build",
+    "rebacktest": "alphaseq.experiment.runner",
+    "resolve_config": "alphaseq.experiment.build",
+    "retraining_keys": "alphaseq.experiment.record",
+    "run": "alphaseq.experiment.runner",
+    "timing_setup": "alphaseq.experiment.build",
+}
+
+__all__ = sorted(_LAZY)
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)
