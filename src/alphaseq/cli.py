@@ -409,6 +409,27 @@ def run_command(
         str | None,
         typer.Option("--track", help="Log the finished run to an experiment tracker: mlflow."),
     ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            min=1,
+            help="Train this many folds at once (local processes, the CPU cores divided "
+            "between them; with --executor ray: at most this many Ray tasks).",
+        ),
+    ] = None,
+    executor: Annotated[
+        str,
+        typer.Option("--executor", help="Where folds train: local (this machine) or ray."),
+    ] = "local",
+    address: Annotated[
+        str | None,
+        typer.Option(
+            "--address",
+            help="Ray cluster for --executor ray: auto (started here with 'ray start'), "
+            "host:6379 or ray://host:10001 (default: RAY_ADDRESS, else a local instance).",
+        ),
+    ] = None,
 ) -> None:
     """Run a walk-forward experiment: train per fold, forecast, backtest, write a run directory."""
     import datetime as dt
@@ -457,7 +478,16 @@ def run_command(
             err_console.print(f"fold {done}/{total} done", highlight=False)
 
     with progress:
-        result = run(experiment, run_dir, on_fold=on_fold, resume=resume, force=force)
+        result = run(
+            experiment,
+            run_dir,
+            on_fold=on_fold,
+            resume=resume,
+            force=force,
+            workers=workers,
+            executor=executor,
+            address=address,
+        )
     _print_strategies(result.metrics)
     console.print(f"run directory: {run_dir}", highlight=False)
     if (run_dir / "report.html").is_file():
@@ -803,12 +833,30 @@ def tune_command(
         str | None,
         typer.Option("--track", help="Log the study to an experiment tracker: mlflow."),
     ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            min=1,
+            help="Run this many workers on the study at once (local processes, or Ray tasks "
+            "with --executor ray); --trials is then the total.",
+        ),
+    ] = None,
+    executor: Annotated[
+        str,
+        typer.Option("--executor", help="Where workers run: local (this machine) or ray."),
+    ] = "local",
+    address: Annotated[
+        str | None,
+        typer.Option("--address", help="Ray cluster for --executor ray (see alphaseq run)."),
+    ] = None,
 ) -> None:
     """Search hyper-parameters on the walk-forward VALIDATION windows only (never the tests)."""
     import datetime as dt
     from pathlib import Path
 
     from alphaseq.config import apply_overrides
+    from alphaseq.errors import ConfigError
     from alphaseq.tuning import tune
 
     if track is not None:
@@ -820,19 +868,32 @@ def tune_command(
     name = values.get("name", "experiment")
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     out_dir = Path(out) if out else Path("runs") / f"tune-{path_safe_name(name)}-{stamp}"
-    result = tune(
-        values,
-        n_trials=trials,
-        timeout=timeout,
-        storage=storage,
-        study_name=study,
-        out_dir=out_dir,
-        space=space,
-        pruner=pruner,
-        metric=metric,
-        seed=seed,  # per trial number: workers sharing a study never draw alike
-        source=source,
-    )
+    settings = {
+        "timeout": timeout,
+        "storage": storage,
+        "study_name": study,
+        "out_dir": out_dir,
+        "space": space,
+        "pruner": pruner,
+        "metric": metric,
+        "seed": seed,  # per trial number: workers sharing a study never draw alike
+        "source": source,
+    }
+    if (workers or 1) > 1 or executor != "local":
+        from alphaseq.tuning.workers import tune_in_parallel
+
+        result = tune_in_parallel(
+            values,
+            n_trials=trials,
+            workers=workers or 1,
+            executor=executor,
+            address=address,
+            **settings,
+        )
+    else:
+        if address is not None:
+            raise ConfigError("--address names a Ray cluster: use it with --executor ray")
+        result = tune(values, n_trials=trials, **settings)
     console.print(
         f"study {result.study_name!r}: {result.n_trials} trials recorded "
         f"({result.n_complete} complete, {result.n_pruned} pruned, {result.n_failed} failed, "

@@ -207,6 +207,9 @@ def run(
     resume: bool = False,
     force: bool = False,
     on_fold: Callable[[int, int], None] | None = None,
+    workers: int | None = None,
+    executor: str = "local",
+    address: str | None = None,
 ) -> RunResults:
     """Run a walk-forward experiment from Python, as ``alphaseq run`` does.
 
@@ -228,6 +231,13 @@ def run(
         Replace whatever ``out`` holds.
     on_fold : callable, optional
         ``on_fold(done, total)`` after each fold.
+    workers : int, optional
+        Train this many folds at once (local processes, or Ray tasks with
+        ``executor="ray"``); a script doing so needs ``if __name__ == "__main__":``.
+    executor : {"local", "ray"}, default="local"
+        Where the folds train.
+    address : str, optional
+        The Ray cluster (``executor="ray"``); default ``RAY_ADDRESS`` or a local one.
 
     Returns
     -------
@@ -250,6 +260,14 @@ def run(
         stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
         out = Path("runs") / f"{path_safe_name(experiment.name)}-{stamp}"
     result = run_experiment(
-        experiment, out, panel=panel, on_fold=on_fold, resume=resume, force=force
+        experiment,
+        out,
+        panel=panel,
+        on_fold=on_fold,
+        resume=resume,
+        force=force,
+        workers=workers,
+        executor=executor,
+        address=address,
     )
     return RunResults(result.run_dir)

@@ -23,6 +23,7 @@ from alphaseq.experiment.build import (
     run_universe_table,
     timing_setup,
 )
+from alphaseq.experiment.executors import make_executor
 from alphaseq.experiment.record import (
     RETRAIN_FREE_KEYS,
     FoldResult,
@@ -79,6 +80,9 @@ def run(
     on_fold: Callable[[int, int], None] | None = None,
     resume: bool = False,
     force: bool = False,
+    workers: int | None = None,
+    executor: str = "local",
+    address: str | None = None,
 ) -> RunResult:
     """Run one experiment end to end and write its run directory.
 
@@ -100,6 +104,15 @@ def run(
         result is the one an uninterrupted run gives.
     force : bool, default False
         Replace whatever ``out_dir`` holds.
+    workers : int, optional
+        Train this many folds at once: local processes (torch's threads divided between
+        them), or with ``executor="ray"`` at most this many Ray tasks. The results are
+        those of one process with the same threads per fit.
+    executor : {"local", "ray"}, default "local"
+        Where the folds train (see :mod:`alphaseq.experiment.executors`).
+    address : str, optional
+        The Ray cluster of ``executor="ray"`` (default ``RAY_ADDRESS`` or a new local
+        Ray instance).
 
     Returns
     -------
@@ -117,6 +130,10 @@ def run(
     if resume and force:
         raise ConfigError("--resume and --force contradict each other: choose one")
     started = time.perf_counter()
+    # Before anything is written: a bad --workers or a missing Ray answers at once.
+    fold_executor = make_executor(
+        executor, workers=workers, address=address, threads=config.training.threads
+    )
     folder = Path(out_dir)
     resuming = resume and folder.is_dir() and any(folder.iterdir())
     record = RunRecord.open(folder) if resuming else RunRecord.create(folder, force=force)
@@ -135,7 +152,7 @@ def run(
         if on_fold is not None:
             on_fold(0, len(data.folds))
         try:
-            results = walk_forward(data, record, on_fold=on_fold)
+            results = walk_forward(data, record, on_fold=on_fold, executor=fold_executor)
         except Exception as exc:
             done = len(record.finished_folds())
             if done == 0 and isinstance(exc, AlphaseqError):

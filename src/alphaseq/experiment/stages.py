@@ -12,7 +12,8 @@ import datetime as _dt
 import os
 import time
 from collections.abc import Callable
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -44,12 +45,18 @@ from alphaseq.training.checkpoint import library_versions
 from alphaseq.training.trainer import resolve_device
 from alphaseq.validation import Fold
 
+if TYPE_CHECKING:
+    from alphaseq.experiment.executors import FoldExecutor
+
 __all__ = [
     "PREDICTION_COLUMNS",
     "run_fold",
+    "save_fold_model",
     "stitch",
+    "store_fold",
     "strategies",
     "summarize",
+    "train_fold",
     "walk_forward",
 ]
 
@@ -58,10 +65,11 @@ PREDICTION_COLUMNS = ("date", "ticker", "fold", "prediction", "label")
 
 
 # ------------------------------------------------------------------------ walk forward
-def run_fold(data: ExperimentData, fold: Fold, record: RunRecord | None = None) -> FoldResult:
-    """Fit one fold, forecast its test window once, and (with a record) store it all.
+def train_fold(data: ExperimentData, fold: Fold) -> tuple[FoldResult, Any]:
+    """Fit one fold and forecast its test window once: ``(result, fitted forecaster)``.
 
-    The fold's files appear in the run directory together, when the fold is complete.
+    Nothing is written: any executor (this process, a worker process, a Ray task) runs
+    this, and :func:`store_fold` files the result in the run directory.
     """
     started = time.perf_counter()
     config, panel = data.config, data.panel
@@ -101,21 +109,7 @@ def run_fold(data: ExperimentData, fold: Fold, record: RunRecord | None = None) 
         attention=None if weights is None else average_by_lag(weights).tolist(),
         attention_count=0 if weights is None else len(weights),
     )
-    if record is not None:
-        with record.writing_fold(fold.index) as folder:
-            model.save(
-                folder / "model.ckpt",
-                metadata={
-                    "fold": fold.to_dict(),
-                    "data": config.data.model_dump(mode="json"),
-                    "run": config.name,
-                },
-            )
-            result.record["checkpoint"] = str(
-                record.checkpoint_path(fold.index).relative_to(record.run_dir)
-            )
-            result.record["seconds"] = round(time.perf_counter() - started, 3)
-            record.write_fold(result, folder)
+    result.record["seconds"] = round(time.perf_counter() - started, 3)
     logger.info(
         "fold %d: test %s..%s, test IC %s",
         fold.index,
@@ -123,6 +117,39 @@ def run_fold(data: ExperimentData, fold: Fold, record: RunRecord | None = None) 
         fold.test.end_date,
         result.record["test"].get("ic"),
     )
+    return result, model
+
+
+def save_fold_model(data: ExperimentData, fold: Fold, model: Any, path: Path) -> None:
+    """Write a fold's fitted forecaster to ``path`` with the fold and data it belongs to."""
+    model.save(
+        path,
+        metadata={
+            "fold": fold.to_dict(),
+            "data": data.config.data.model_dump(mode="json"),
+            "run": data.config.name,
+        },
+    )
+
+
+def store_fold(
+    record: RunRecord, result: FoldResult, write_checkpoint: Callable[[Path], None]
+) -> None:
+    """File a trained fold in ``record``: ``write_checkpoint(path)`` writes its model,
+    then its forecasts and record; the fold's files appear together, when complete."""
+    with record.writing_fold(result.fold.index) as folder:
+        write_checkpoint(folder / "model.ckpt")
+        result.record["checkpoint"] = str(
+            record.checkpoint_path(result.fold.index).relative_to(record.run_dir)
+        )
+        record.write_fold(result, folder)
+
+
+def run_fold(data: ExperimentData, fold: Fold, record: RunRecord | None = None) -> FoldResult:
+    """Fit one fold, forecast its test window once, and (with a record) store it all."""
+    result, model = train_fold(data, fold)
+    if record is not None:
+        store_fold(record, result, lambda path: save_fold_model(data, fold, model, path))
     return result
 
 
@@ -131,30 +158,57 @@ def walk_forward(
     record: RunRecord,
     *,
     on_fold: Callable[[int, int], None] | None = None,
+    executor: FoldExecutor | None = None,
 ) -> list[FoldResult]:
-    """Every fold, in order: finished ones are read back, the others trained and stored.
+    """Every fold: finished ones are read back, the others trained and stored.
 
     A fold's result depends on the config, the data and the fold only (every fit starts
-    from the configured seed), so a resumed run gives what an uninterrupted one gives.
+    from the configured seed), so a resumed run gives what an uninterrupted one gives,
+    and folds trained in parallel (``executor``) give what one process gives.
+
+    Parameters
+    ----------
+    data : ExperimentData
+        The experiment's shared pieces.
+    record : RunRecord
+        Where finished folds are read from and new ones stored, each as soon as it ends.
+    on_fold : callable, optional
+        ``on_fold(done, total)`` after each fold.
+    executor : FoldExecutor, optional
+        Where the folds train (see :mod:`alphaseq.experiment.executors`); default: one
+        after another in this process.
     """
     done = set(record.finished_folds())
     if done:
         logger.info("resuming: folds %s are finished and read back", sorted(done))
-    results = []
+    results: dict[int, FoldResult] = {}
+    pending = []
     for fold in data.folds:
-        if fold.index in done:
-            stored = record.read_fold(fold.index)
-            if stored.fold != fold:
-                raise DataError(
-                    f"stored fold {fold.index} of '{record.run_dir}' has other windows than "
-                    f"the config gives ({stored.fold.test} vs {fold.test})"
-                )
-            results.append(stored)
-        else:
-            results.append(run_fold(data, fold, record))
-        if on_fold is not None:
-            on_fold(fold.index + 1, len(data.folds))
-    return results
+        if fold.index not in done:
+            pending.append(fold)
+            continue
+        stored = record.read_fold(fold.index)
+        if stored.fold != fold:
+            raise DataError(
+                f"stored fold {fold.index} of '{record.run_dir}' has other windows than "
+                f"the config gives ({stored.fold.test} vs {fold.test})"
+            )
+        results[fold.index] = stored
+    total = len(data.folds)
+    if on_fold is not None and results:
+        on_fold(len(results), total)
+    if executor is None:
+        for fold in pending:
+            results[fold.index] = run_fold(data, fold, record)
+            if on_fold is not None:
+                on_fold(len(results), total)
+    else:
+        for trained in executor.train(data, pending):
+            store_fold(record, trained.result, trained.write_checkpoint)
+            results[trained.result.fold.index] = trained.result
+            if on_fold is not None:
+                on_fold(len(results), total)
+    return [results[fold.index] for fold in data.folds]
 
 
 # ------------------------------------------------------------------------------ stitch
