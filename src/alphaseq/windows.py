@@ -256,6 +256,32 @@ class WindowDataset:
             return None
         return values[self.t[positions], self.i[positions]]
 
+    def batch_positions(
+        self,
+        batch_size: int = 512,
+        *,
+        by_date: bool = False,
+        dates_per_batch: int = 8,
+        shuffle: bool = True,
+        generator: torch.Generator | None = None,
+    ) -> Iterator[torch.Tensor]:
+        """Yield the sample positions of each batch :meth:`batches` serves, without
+        gathering windows (a data-parallel rank gathers only its share of each)."""
+        if by_date:
+            return date_batches(
+                self.samples.t,
+                dates_per_batch,
+                shuffle=shuffle,
+                generator=generator,
+                device=self.device,
+            )
+        if shuffle:
+            return random_batches(len(self), batch_size, generator=generator, device=self.device)
+        return (
+            torch.arange(b, min(b + batch_size, len(self)), device=self.device)
+            for b in range(0, len(self), batch_size)
+        )
+
     def batches(
         self,
         batch_size: int = 512,
@@ -266,21 +292,13 @@ class WindowDataset:
         generator: torch.Generator | None = None,
     ) -> Iterator[tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]]:
         """Yield ``(x, y, positions)`` batches: random, or date-major when ``by_date``."""
-        if by_date:
-            groups = date_batches(
-                self.samples.t,
-                dates_per_batch,
-                shuffle=shuffle,
-                generator=generator,
-                device=self.device,
-            )
-        elif shuffle:
-            groups = random_batches(len(self), batch_size, generator=generator, device=self.device)
-        else:
-            groups = (
-                torch.arange(b, min(b + batch_size, len(self)), device=self.device)
-                for b in range(0, len(self), batch_size)
-            )
+        groups = self.batch_positions(
+            batch_size,
+            by_date=by_date,
+            dates_per_batch=dates_per_batch,
+            shuffle=shuffle,
+            generator=generator,
+        )
         for positions in groups:
             x, y = self.batch(positions)
             yield x, y, positions

@@ -2,7 +2,8 @@
 
 The loop knows nothing of finance beyond the validation figures it monitors, and the
 model knows nothing of the loop. Data stays on the training device: batches are
-gathered there by :class:`~alphaseq.windows.WindowDataset`.
+gathered there by :class:`~alphaseq.windows.WindowDataset`. Launched by ``torchrun``,
+the same loop trains data-parallel (see :mod:`alphaseq.training.distributed`).
 """
 
 from __future__ import annotations
@@ -13,11 +14,13 @@ import math
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
 from alphaseq._logging import logger
 from alphaseq.errors import ConfigError
@@ -31,6 +34,15 @@ from alphaseq.training.callbacks import (
 )
 from alphaseq.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from alphaseq.training.config import TrainerConfig
+from alphaseq.training.distributed import (
+    DistributedContext,
+    barrier,
+    gather_objects,
+    gather_rows,
+    run_on_main,
+    setup,
+    shard,
+)
 from alphaseq.windows import WindowDataset
 
 
@@ -89,6 +101,15 @@ class Trainer:
         a plain ``callback(epoch, entry)`` is called after each epoch's checkpoint is
         written. The epoch log line and (with ``config.progress``) the progress bar are
         added by default.
+
+    Attributes
+    ----------
+    device : torch.device
+        Where training happens (the datasets must live there).
+    distributed : DistributedContext or None
+        This process's rank when launched by ``torchrun`` with more than one process
+        (then :meth:`fit` trains data-parallel and only rank 0 writes checkpoints and
+        calls the callbacks); None in a single process.
     """
 
     def __init__(
@@ -117,7 +138,11 @@ class Trainer:
         if config.threads is not None:
             # Process-wide in torch: a run with several trainers uses one setting.
             torch.set_num_threads(config.threads)
-        self.device = resolve_device(config.device)
+        # Launched by torchrun (WORLD_SIZE > 1): join the process group, one device a rank.
+        self.distributed: DistributedContext | None = setup(config.device)
+        self.device = (
+            resolve_device(config.device) if self.distributed is None else self.distributed.device
+        )
         if config.precision == "fp16" and self.device.type != "cuda":
             raise ConfigError("precision 'fp16' needs a CUDA device; use 'bf16' on CPU")
         self.loss_fn = make_loss(config.loss, **config.loss_params)
@@ -180,6 +205,14 @@ class Trainer:
             ``valid`` the training loss is monitored instead.
         resume : bool
             Continue from ``checkpoint_path`` when that file exists.
+
+        Notes
+        -----
+        Data-parallel (see :attr:`distributed`): every rank passes the same model,
+        datasets and settings; each runs its share of every global batch of
+        ``batch_size`` samples, and the step equals the single-process step on that
+        batch. Validation runs on rank 0, which broadcasts its figures, so every rank
+        stops at the same epoch and ends with the same weights.
         """
         c = self.config
         if len(train) == 0:
@@ -191,6 +224,10 @@ class Trainer:
                     f"build the WindowDataset with device={str(self.device)!r}"
                 )
         torch.manual_seed(c.seed)
+        context = self.distributed
+        if context is not None:
+            # Each rank draws its own dropout masks; rank 0 those of a single process.
+            torch.manual_seed(c.seed + context.rank)
         if is_cross_sectional(model):
             # Assets attend to their date's cross-section: batches must hold whole dates.
             if c.date_major is False:
@@ -211,9 +248,10 @@ class Trainer:
         monitor = c.monitor if valid is not None else "loss"
         sign = -1.0 if monitor == "loss" else 1.0  # larger sign * score is better
 
-        if resume and self.checkpoint_path is not None and self.checkpoint_path.exists():
-            state = load_checkpoint(self.checkpoint_path, map_location=self.device)
-            self._check_resumable(state)
+        state = None
+        if resume and self.checkpoint_path is not None:
+            state = run_on_main(self._resume_state)
+        if state is not None:
             model.load_state_dict(state["model_state"])
             optimizer.load_state_dict(state["optimizer_state"])
             if scheduler is not None and state.get("scheduler_state") is not None:
@@ -227,21 +265,29 @@ class Trainer:
             if hasattr(self.scorer, "load_state_dict"):
                 self.scorer.load_state_dict(state.get("scorer_state"))
             start_epoch = state["epoch"] + 1
-            torch.set_rng_state(state["rng_cpu"])
+            # RNG states are CPU byte tensors, wherever map_location put the checkpoint.
+            torch.set_rng_state(state["rng_cpu"].cpu())
             if self.device.type == "cuda" and state.get("rng_cuda") is not None:
-                torch.cuda.set_rng_state(state["rng_cuda"], self.device)
+                torch.cuda.set_rng_state(state["rng_cuda"].cpu(), self.device)
+            self._restore_rank_rng(state)
             logger.info("resumed from %s after epoch %d", self.checkpoint_path, start_epoch - 1)
             if stale >= c.patience:
                 start_epoch = c.epochs  # it had already stopped early
 
-        for callback in self.callbacks:
+        net: nn.Module = model
+        if context is not None:
+            # After the resumed state is loaded: DDP starts every rank from rank 0's weights.
+            net = DistributedDataParallel(
+                model, device_ids=[self.device.index] if self.device.type == "cuda" else None
+            )
+        listeners = self._listeners()
+        for callback in listeners:
             callback.on_fit_start(self, c.epochs)
         for epoch in range(start_epoch, c.epochs):
             begin = time.perf_counter()
-            train_loss, seen = self._train_epoch(model, train, optimizer, grad_scaler, epoch)
-            entry: dict[str, float] = {"epoch": epoch, "train_loss": train_loss}
-            if valid is not None and len(valid):
-                entry.update(self.evaluate(model, valid))
+            train_loss, seen = self._train_epoch(net, train, optimizer, grad_scaler, epoch)
+            # Decided once (rank 0) and shared: ranks that disagreed on stopping would hang.
+            entry = run_on_main(partial(self._epoch_entry, model, valid, epoch, train_loss))
             if monitor != "loss" and f"val_{monitor}" not in entry:
                 given = sorted(k[4:] for k in entry if k.startswith("val_"))
                 raise ConfigError(
@@ -272,10 +318,10 @@ class Trainer:
             elif scheduler is not None:
                 scheduler.step()
             if self.checkpoint_path is not None:
-                self._save(
+                self._checkpoint(
                     model, optimizer, scheduler, grad_scaler, result, best_state, stale, epoch
                 )
-            for callback in self.callbacks:
+            for callback in listeners:
                 callback.on_epoch_end(self, epoch, entry)
             if stale >= c.patience:
                 result.stopped_early = True
@@ -284,23 +330,42 @@ class Trainer:
 
         if best_state is not None:
             model.load_state_dict(best_state)
-        for callback in self.callbacks:
+        for callback in listeners:
             callback.on_fit_end(self, result)
         return result
+
+    def _epoch_entry(
+        self, model: nn.Module, valid: WindowDataset | None, epoch: int, train_loss: float
+    ) -> dict[str, float]:
+        entry: dict[str, float] = {"epoch": epoch, "train_loss": train_loss}
+        if valid is not None and len(valid):
+            entry.update(self.evaluate(model, valid))
+        return entry
+
+    def _listeners(self) -> list[TrainerCallback]:
+        # Progress, log lines and user callbacks (which may write files): rank 0 only.
+        return self.callbacks if self.distributed is None or self.distributed.is_main else []
+
+    def _batch_settings(self, data: WindowDataset, epoch: int) -> dict[str, Any]:
+        # One generator per epoch, seeded from (seed, epoch): the batch order of an
+        # epoch does not depend on what ran before it, so a resumed run sees the same,
+        # and so does every rank of a data-parallel run.
+        generator = torch.Generator().manual_seed(self.config.seed * 1_000_003 + epoch)
+        return {
+            "batch_size": self.config.batch_size,
+            "by_date": self.date_major,
+            "dates_per_batch": self._dates_per_batch(data),
+            "shuffle": True,
+            "generator": generator,
+        }
 
     def _batches(
         self, data: WindowDataset, epoch: int
     ) -> Iterator[tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]]:
-        # One generator per epoch, seeded from (seed, epoch): the batch order of an
-        # epoch does not depend on what ran before it, so a resumed run sees the same.
-        generator = torch.Generator().manual_seed(self.config.seed * 1_000_003 + epoch)
-        return data.batches(
-            self.config.batch_size,
-            by_date=self.date_major,
-            dates_per_batch=self._dates_per_batch(data),
-            shuffle=True,
-            generator=generator,
-        )
+        return data.batches(**self._batch_settings(data, epoch))
+
+    def _positions(self, data: WindowDataset, epoch: int) -> Iterator[torch.Tensor]:
+        return data.batch_positions(**self._batch_settings(data, epoch))
 
     def _dates_per_batch(self, data: WindowDataset) -> int:
         given = self.config.dates_per_batch
@@ -333,24 +398,21 @@ class Trainer:
         steps = 0
         seen = 0
         n_batches = self._n_batches(data)
+        listeners = self._listeners()
+        batch_loss = self._batch_loss if self.distributed is None else self._sharded_batch_loss
         optimizer.zero_grad(set_to_none=True)
-        for callback in self.callbacks:
+        for callback in listeners:
             callback.on_epoch_start(self, epoch, n_batches)
-        for step, (x, y, positions) in enumerate(self._batches(data, epoch)):
+        for step, positions in enumerate(self._positions(data, epoch)):
             if step >= n_batches:
                 break
-            batch = LossBatch(
-                target=y,
-                group=data.t[positions],
-                weight=data.aux_batch("weight", positions),
-                volatility=data.aux_batch("volatility", positions),
-            )
-            with self._autocast():
-                output = forward(model, x, batch.group, data.i[positions])
-                loss = self.loss_fn(output, batch)
-            grad_scaler.scale(loss / c.accumulation_steps).backward()
             last = step + 1 == n_batches
-            if (step + 1) % c.accumulation_steps == 0 or last:
+            stepping = (step + 1) % c.accumulation_steps == 0 or last
+            with _gradient_sync(model, stepping):
+                with self._autocast():
+                    loss, objective = batch_loss(model, data, positions)
+                grad_scaler.scale(objective / c.accumulation_steps).backward()
+            if stepping:
                 if c.grad_clip is not None:
                     grad_scaler.unscale_(optimizer)
                     torch.nn.utils.clip_grad_norm_(model.parameters(), c.grad_clip)
@@ -359,12 +421,67 @@ class Trainer:
                 optimizer.zero_grad(set_to_none=True)
             total += loss.detach().float()
             steps += 1
-            seen += len(x)
+            seen += len(positions)
             # Reading the loss forces a device sync: do it only now and then.
             running = total if step % 20 == 0 or last else None
-            for callback in self.callbacks:
+            for callback in listeners:
                 callback.on_batch_end(self, step, running, steps)
         return (total / max(steps, 1)).item(), seen
+
+    @staticmethod
+    def _loss_batch(
+        data: WindowDataset, positions: torch.Tensor, target: torch.Tensor
+    ) -> LossBatch:
+        return LossBatch(
+            target=target,
+            group=data.t[positions],
+            weight=data.aux_batch("weight", positions),
+            volatility=data.aux_batch("volatility", positions),
+        )
+
+    def _batch_loss(
+        self, model: nn.Module, data: WindowDataset, positions: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The batch's loss, twice: the figure to report and the one to differentiate."""
+        x, y = data.batch(positions)
+        batch = self._loss_batch(data, positions, y)
+        loss = self.loss_fn(forward(model, x, batch.group, data.i[positions]), batch)
+        return loss, loss
+
+    def _sharded_batch_loss(
+        self, model: DistributedDataParallel, data: WindowDataset, positions: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`_batch_loss` of the global batch at ``positions``, this rank running
+        its share of the windows only."""
+        context = self.distributed
+        assert context is not None
+        cross_sectional = is_cross_sectional(model.module)
+        group = data.t[positions]
+        shares = shard(positions, context.world_size, group if cross_sectional else None)
+        sizes = [len(share) for share in shares]
+        mine = shares[context.rank]
+        if not len(mine):
+            # Fewer samples (dates) than ranks: DDP needs a backward from every rank,
+            # so run one window anyway; gather_rows drops its output.
+            mine = positions[:1]
+        x, _ = data.batch(mine)
+        if cross_sectional:
+            local = model(x, group=data.t[mine], asset=data.i[mine])
+        else:
+            local = model(x)
+        heads = [h.float() for h in (local.regression, local.logits) if h is not None]
+        gathered = iter([gather_rows(h, sizes, context.rank) for h in heads])
+        output = ModelOutput(
+            regression=None if local.regression is None else next(gathered),
+            logits=None if local.logits is None else next(gathered),
+        )
+        target = data.labels[group, data.i[positions]]
+        loss = self.loss_fn(output, self._loss_batch(data, positions, target))
+        # Every rank computes the whole batch's loss, only its own rows carrying a
+        # gradient; DDP averages over the ranks, hence the factor. The zero term gives
+        # every parameter a gradient on every rank (DDP's all-reduce waits for them all).
+        touch = sum(h.sum() for h in heads)
+        return loss, loss * context.world_size + 0.0 * touch
 
     def predict(self, model: nn.Module, data: WindowDataset) -> ModelOutput:
         """Outputs for every sample of ``data``, in its order (eval mode, no gradients)."""
@@ -388,6 +505,42 @@ class Trainer:
         return {"val_loss": loss} | {f"val_{k}": v for k, v in figures.items()}
 
     # ------------------------------------------------------------ checkpoints
+    def _resume_state(self) -> dict[str, Any] | None:
+        """The checked state of ``checkpoint_path``, None when there is none yet."""
+        assert self.checkpoint_path is not None
+        if not self.checkpoint_path.exists():
+            return None
+        # Data-parallel: rank 0 reads it for every rank, on the CPU, then broadcasts it.
+        where = self.device if self.distributed is None else torch.device("cpu")
+        state = load_checkpoint(self.checkpoint_path, map_location=where)
+        self._check_resumable(state)
+        return state
+
+    def _rng_states(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        cuda = torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None
+        return torch.get_rng_state(), cuda
+
+    def _restore_rank_rng(self, state: dict[str, Any]) -> None:
+        # A data-parallel run restores each rank's own stream (same number of ranks).
+        ranks = state.get("rng_ranks")
+        context = self.distributed
+        if context is None or not ranks or len(ranks) != context.world_size:
+            return
+        cpu, cuda = ranks[context.rank]
+        torch.set_rng_state(cpu)
+        if self.device.type == "cuda" and cuda is not None:
+            torch.cuda.set_rng_state(cuda, self.device)
+
+    def _checkpoint(self, *args: Any) -> None:
+        """Write the epoch's checkpoint: in rank 0 only, the other ranks waiting."""
+        if self.distributed is None:
+            self._save(*args)
+            return
+        ranks = gather_objects(self._rng_states())  # every rank's dropout stream
+        if self.distributed.is_main:
+            self._save(*args, rng_ranks=ranks)
+        barrier()
+
     def _fingerprint(self) -> str:
         # What must not change between a run and its resumption.
         settings = self.config.model_dump(exclude={"progress", "device", "threads", "epochs"})
@@ -404,35 +557,46 @@ class Trainer:
                 f"remove it or use the same settings to resume"
             )
 
-    def _save(self, model, optimizer, scheduler, grad_scaler, result, best_state, stale, epoch):
-        save_checkpoint(
-            self.checkpoint_path,
-            {
-                "kind": "training",
-                "trainer": self._fingerprint(),
-                "epoch": epoch,
-                "model_state": model.state_dict(),
-                "model_config": json.dumps(getattr(model, "config", {})),
-                "model_name": getattr(type(model), "registry_name", type(model).__name__),
-                "optimizer_state": optimizer.state_dict(),
-                "scheduler_state": None if scheduler is None else scheduler.state_dict(),
-                "grad_scaler_state": grad_scaler.state_dict(),
-                "history": result.history,
-                "best_epoch": result.best_epoch,
-                "best_score": result.best_score,
-                "best_state": best_state,
-                "stale_epochs": stale,
-                # A scorer with memory (the first epoch it scored) resumes with it.
-                "scorer_state": (
-                    self.scorer.state_dict() if hasattr(self.scorer, "state_dict") else None
-                ),
-                "rng_cpu": torch.get_rng_state(),
-                "rng_cuda": (
-                    torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None
-                ),
-                "metadata": json.dumps(self.metadata, default=str),
-            },
-        )
+    def _save(
+        self,
+        model,
+        optimizer,
+        scheduler,
+        grad_scaler,
+        result,
+        best_state,
+        stale,
+        epoch,
+        rng_ranks=None,
+    ):
+        payload = {
+            "kind": "training",
+            "trainer": self._fingerprint(),
+            "epoch": epoch,
+            "model_state": model.state_dict(),
+            "model_config": json.dumps(getattr(model, "config", {})),
+            "model_name": getattr(type(model), "registry_name", type(model).__name__),
+            "optimizer_state": optimizer.state_dict(),
+            "scheduler_state": None if scheduler is None else scheduler.state_dict(),
+            "grad_scaler_state": grad_scaler.state_dict(),
+            "history": result.history,
+            "best_epoch": result.best_epoch,
+            "best_score": result.best_score,
+            "best_state": best_state,
+            "stale_epochs": stale,
+            # A scorer with memory (the first epoch it scored) resumes with it.
+            "scorer_state": (
+                self.scorer.state_dict() if hasattr(self.scorer, "state_dict") else None
+            ),
+            "rng_cpu": torch.get_rng_state(),
+            "rng_cuda": (
+                torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None
+            ),
+            "metadata": json.dumps(self.metadata, default=str),
+        }
+        if rng_ranks is not None:  # data-parallel: every rank's (cpu, cuda) stream
+            payload["rng_ranks"] = [list(states) for states in rng_ranks]
+        save_checkpoint(self.checkpoint_path, payload)
 
 
 @torch.no_grad()
@@ -474,6 +638,14 @@ def predict_outputs(
             logits=None if output.logits is None else output.logits[inverse],
         )
     return output
+
+
+def _gradient_sync(model: nn.Module, stepping: bool) -> contextlib.AbstractContextManager:
+    """DDP averages gradients at the backward of the batch that steps; while
+    accumulating, each rank keeps adding to its own."""
+    if isinstance(model, DistributedDataParallel) and not stepping:
+        return model.no_sync()
+    return contextlib.nullcontext()
 
 
 def is_cross_sectional(model: nn.Module) -> bool:
