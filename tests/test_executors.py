@@ -245,3 +245,36 @@ def test_tuning_workers_as_ray_tasks(ray_cluster, tmp_path):
     assert result.exit_code == 0, result.output
     summary = json.loads((out / "tuning.json").read_text())
     assert summary["n_trials"] == 2 and summary["n_complete"] == 2
+
+
+# ----------------------------------------------------------------- torchrun (DDP)
+def test_run_with_ddp_trains_each_fold_on_two_processes(ci_run, tmp_path):
+    out = tmp_path / "ddp"
+    alphaseq = Path(sys.executable).with_name("alphaseq")
+    done = subprocess.run(
+        [str(alphaseq), "run", "ci", "--ddp", "2", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=os.environ | {"OMP_NUM_THREADS": "1"},
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "torchrun 2 processes" in done.stderr
+    # rank 0 alone wrote and printed: one run directory, one summary
+    assert done.stdout.count("run directory:") == 1
+    got = pd.read_parquet(out / "predictions.parquet")
+    expected = pd.read_parquet(ci_run.run_dir / "predictions.parquet")
+    pd.testing.assert_frame_equal(
+        got.drop(columns="prediction"), expected.drop(columns="prediction"), check_exact=True
+    )
+    # the one-process steps, to float rounding (sums over two ranks run in another order)
+    assert (got["prediction"] - expected["prediction"]).abs().max() < 1e-5
+    assert sorted(p.name for p in (out / "folds").iterdir()) == ["00", "01", "02", "03"]
+
+
+def test_ddp_is_not_combined_with_workers(tmp_path):
+    out = tmp_path / "never"
+    result = runner.invoke(app, ["run", "ci", "--out", str(out), "--ddp", "2", "--workers", "2"])
+    assert result.exit_code == 2, result.output
+    assert "--ddp trains each fold on all its processes together" in result.output
+    assert not out.exists()

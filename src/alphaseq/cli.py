@@ -430,6 +430,15 @@ def run_command(
             "host:6379 or ray://host:10001 (default: RAY_ADDRESS, else a local instance).",
         ),
     ] = None,
+    ddp: Annotated[
+        int | None,
+        typer.Option(
+            "--ddp",
+            min=1,
+            help="Train each fold data-parallel on N processes (one GPU each; gloo on CPU), "
+            "relaunching this command under torchrun.",
+        ),
+    ] = None,
 ) -> None:
     """Run a walk-forward experiment: train per fold, forecast, backtest, write a run directory."""
     import datetime as dt
@@ -449,11 +458,25 @@ def run_command(
         values.setdefault("data", {})
         values["data"] = dict(values["data"] or {}) | {"source": data}
     experiment = parse_config(values, source=source)
+    if ddp is not None and ((workers or 1) > 1 or executor != "local"):
+        raise ConfigError(
+            "--ddp trains each fold on all its processes together: it cannot be combined "
+            "with --workers or --executor ray"
+        )
     # Only now the heavy imports (torch, skfolio): a config mistake answers at once.
     from alphaseq.experiment import RunRecord, run
+    from alphaseq.training import distributed
 
     if dry_run:
         _dry_run(experiment)
+        return
+    launch = distributed.environment()
+    if ddp is not None and launch is None:
+        _relaunch_under_torchrun(ddp)  # this process only waits for torchrun's
+        return
+    if launch is not None and launch.rank != 0:
+        # The other ranks of a torchrun launch train with rank 0 and print nothing.
+        run(experiment, Path(out or "."), resume=resume, force=force)
         return
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     if resume and not out:
@@ -498,6 +521,29 @@ def run_command(
         run_id = tracking.log_run(run_dir)
         uri = tracking.resolve_tracking_uri()
         console.print(f"mlflow run {run_id} logged to {uri}", highlight=False, soft_wrap=True)
+
+
+def _relaunch_under_torchrun(processes: int) -> None:
+    """``alphaseq run ... --ddp N``: the same command under ``torchrun`` with N processes
+    on this machine (without ``--ddp``); exits with its status."""
+    import subprocess
+    import sys
+
+    from alphaseq.training.distributed import torchrun_command
+
+    arguments, skip = [], False
+    for argument in sys.argv[1:]:
+        if skip:
+            skip = False
+        elif argument == "--ddp":
+            skip = True
+        elif not argument.startswith("--ddp="):
+            arguments.append(argument)
+    command = torchrun_command(arguments, processes)
+    err_console.print(f"[bold]torchrun[/] {processes} processes", highlight=False)
+    status = subprocess.run(command).returncode
+    if status:
+        raise typer.Exit(status)
 
 
 def _dry_run(experiment: Any) -> None:

@@ -210,7 +210,7 @@ def run(
     workers: int | None = None,
     executor: str = "local",
     address: str | None = None,
-) -> RunResults:
+) -> RunResults | None:
     """Run a walk-forward experiment from Python, as ``alphaseq run`` does.
 
     Parameters
@@ -241,8 +241,9 @@ def run(
 
     Returns
     -------
-    RunResults
-        The finished run, read back from ``out``.
+    RunResults or None
+        The finished run, read back from ``out`` (None in the ranks other than 0 of a
+        ``torchrun`` launch, which train with rank 0 and write nothing).
 
     Raises
     ------
@@ -270,4 +271,6 @@ def run(
         executor=executor,
         address=address,
     )
+    if result is None:  # a rank other than 0 of a torchrun launch: it wrote nothing
+        return None
     return RunResults(result.run_dir)

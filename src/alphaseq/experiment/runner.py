@@ -4,6 +4,7 @@ again from stored forecasts, no retraining).
 
 from __future__ import annotations
 
+import logging
 import shutil
 import time
 from collections.abc import Callable, Sequence
@@ -14,7 +15,7 @@ from typing import Any
 import pandas as pd
 
 from alphaseq._logging import logger
-from alphaseq.config import ExperimentConfig, apply_overrides, parse_config
+from alphaseq.config import TABULAR_MODEL_NAMES, ExperimentConfig, apply_overrides, parse_config
 from alphaseq.data import Panel
 from alphaseq.errors import AlphaseqError, ConfigError, DataError
 from alphaseq.experiment.build import (
@@ -39,6 +40,7 @@ from alphaseq.experiment.stages import (
     summarize,
     walk_forward,
 )
+from alphaseq.training import distributed
 
 __all__ = ["RunResult", "StageFailed", "rebacktest", "run"]
 
@@ -83,7 +85,7 @@ def run(
     workers: int | None = None,
     executor: str = "local",
     address: str | None = None,
-) -> RunResult:
+) -> RunResult | None:
     """Run one experiment end to end and write its run directory.
 
     Parameters
@@ -116,7 +118,10 @@ def run(
 
     Returns
     -------
-    RunResult
+    RunResult or None
+        None in the processes other than rank 0 of a ``torchrun`` launch (data-parallel
+        training, see :mod:`alphaseq.training.distributed`): they train with rank 0,
+        which alone writes the run directory.
 
     Raises
     ------
@@ -134,6 +139,15 @@ def run(
     fold_executor = make_executor(
         executor, workers=workers, address=address, threads=config.training.threads
     )
+    # Under torchrun every process joins here and trains every fold with the others;
+    # rank 0 alone writes the run directory and trades the forecasts.
+    group = distributed.setup(config.training.device)
+    if group is not None:
+        _check_data_parallel(config, fold_executor)
+        if not group.is_main:
+            logger.setLevel(logging.WARNING)  # rank 0 tells the story
+            walk_forward(prepare(config, panel), None)
+            return None
     folder = Path(out_dir)
     resuming = resume and folder.is_dir() and any(folder.iterdir())
     record = RunRecord.open(folder) if resuming else RunRecord.create(folder, force=force)
@@ -166,6 +180,20 @@ def run(
         command = "run --resume" if resuming else "run"
         return _trade_and_summarize(
             data.config, data.panel, results, record, started, command=command
+        )
+
+
+def _check_data_parallel(config: ExperimentConfig, executor: object) -> None:
+    """Refuse what a ``torchrun`` launch cannot combine with data-parallel training."""
+    if executor is not None:
+        raise ConfigError(
+            "under torchrun every process trains each fold together: --workers and "
+            "--executor ray cannot be combined with it (or with --ddp)"
+        )
+    if config.model.name in TABULAR_MODEL_NAMES:
+        raise ConfigError(
+            f"model {config.model.name!r} is not trained by gradient steps: it cannot "
+            "train data-parallel under torchrun (--ddp); run it in one process"
         )
 
 

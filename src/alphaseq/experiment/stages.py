@@ -12,6 +12,7 @@ import datetime as _dt
 import os
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -42,6 +43,7 @@ from alphaseq.experiment.build import ExperimentData, fit_fold
 from alphaseq.experiment.record import FoldResult, RunRecord
 from alphaseq.experiment.strategies import build_strategies
 from alphaseq.training.checkpoint import library_versions
+from alphaseq.training.distributed import run_on_main
 from alphaseq.training.trainer import resolve_device
 from alphaseq.validation import Fold
 
@@ -149,13 +151,13 @@ def run_fold(data: ExperimentData, fold: Fold, record: RunRecord | None = None) 
     """Fit one fold, forecast its test window once, and (with a record) store it all."""
     result, model = train_fold(data, fold)
     if record is not None:
-        store_fold(record, result, lambda path: save_fold_model(data, fold, model, path))
+        store_fold(record, result, partial(save_fold_model, data, fold, model))
     return result
 
 
 def walk_forward(
     data: ExperimentData,
-    record: RunRecord,
+    record: RunRecord | None,
     *,
     on_fold: Callable[[int, int], None] | None = None,
     executor: FoldExecutor | None = None,
@@ -170,45 +172,68 @@ def walk_forward(
     ----------
     data : ExperimentData
         The experiment's shared pieces.
-    record : RunRecord
+    record : RunRecord or None
         Where finished folds are read from and new ones stored, each as soon as it ends.
+        None in the other ranks of a data-parallel (``torchrun``) launch: they train every
+        fold with rank 0, which alone reads and writes the run directory.
     on_fold : callable, optional
         ``on_fold(done, total)`` after each fold.
     executor : FoldExecutor, optional
         Where the folds train (see :mod:`alphaseq.experiment.executors`); default: one
         after another in this process.
+
+    Returns
+    -------
+    list of FoldResult
+        In fold order (empty in the ranks without a record).
     """
-    done = set(record.finished_folds())
-    if done:
+    # Decided by rank 0 and shared under torchrun (a plain call in one process).
+    done = set(run_on_main(lambda: record.finished_folds()))
+    if done and record is not None:
         logger.info("resuming: folds %s are finished and read back", sorted(done))
     results: dict[int, FoldResult] = {}
-    pending = []
-    for fold in data.folds:
-        if fold.index not in done:
-            pending.append(fold)
-            continue
-        stored = record.read_fold(fold.index)
-        if stored.fold != fold:
-            raise DataError(
-                f"stored fold {fold.index} of '{record.run_dir}' has other windows than "
-                f"the config gives ({stored.fold.test} vs {fold.test})"
-            )
-        results[fold.index] = stored
+    pending = [fold for fold in data.folds if fold.index not in done]
+    if record is not None:
+        for fold in data.folds:
+            if fold.index in done:
+                results[fold.index] = _read_stored_fold(record, fold)
     total = len(data.folds)
     if on_fold is not None and results:
         on_fold(len(results), total)
     if executor is None:
         for fold in pending:
-            results[fold.index] = run_fold(data, fold, record)
+            result, model = train_fold(data, fold)
+            write = partial(save_fold_model, data, fold, model)
+            # Under torchrun rank 0 stores it while the others wait (and hear of a failure).
+            run_on_main(partial(_store_if_recorded, record, result, write))
+            results[fold.index] = result
             if on_fold is not None:
                 on_fold(len(results), total)
     else:
         for trained in executor.train(data, pending):
+            assert record is not None, "an executor's folds are stored by its driver"
             store_fold(record, trained.result, trained.write_checkpoint)
             results[trained.result.fold.index] = trained.result
             if on_fold is not None:
                 on_fold(len(results), total)
-    return [results[fold.index] for fold in data.folds]
+    return [results[fold.index] for fold in data.folds] if record is not None else []
+
+
+def _store_if_recorded(
+    record: RunRecord | None, result: FoldResult, write: Callable[[Path], None]
+) -> None:
+    if record is not None:
+        store_fold(record, result, write)
+
+
+def _read_stored_fold(record: RunRecord, fold: Fold) -> FoldResult:
+    stored = record.read_fold(fold.index)
+    if stored.fold != fold:
+        raise DataError(
+            f"stored fold {fold.index} of '{record.run_dir}' has other windows than "
+            f"the config gives ({stored.fold.test} vs {fold.test})"
+        )
+    return stored
 
 
 # ------------------------------------------------------------------------------ stitch
