@@ -5,7 +5,16 @@ folds, predictions, weights, returns, attention) and writes ``run_dir/report.htm
 file with inline CSS and charts embedded as PNG data URIs, readable offline.
 """
 
-from alphaseq.report.data import RunData, load_run
-from alphaseq.report.html import SECTION_IDS, build_report, render_report
+from alphaseq._lazy import lazy_exports
 
-__all__ = ["SECTION_IDS", "RunData", "build_report", "load_run", "render_report"]
+# Imported on first use: reading a run (load_run) needs neither matplotlib nor the page.
+_LAZY = {
+    "RunData": "alphaseq.report.data",
+    "SECTION_IDS": "alphaseq.report.html",
+    "build_report": "alphaseq.report.html",
+    "load_run": "alphaseq.report.data",
+    "render_report": "alphaseq.report.html",
+}
+
+__all__ = sorted(_LAZY)
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)
