@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -180,6 +181,10 @@ def ray_cluster():
             head.wait(timeout=30)
         except subprocess.TimeoutExpired:
             head.kill()
+        # 'ray start' leaves a note of its cluster for ray.init(); drop ours, now dead.
+        note = Path(tempfile.gettempdir()) / "ray" / "ray_current_cluster"
+        if note.is_file() and note.read_text().strip().endswith(f":{port}"):
+            note.unlink()
 
 
 def test_ray_cluster_runs_the_folds_as_one_process_does(ci_run, ray_cluster, tmp_path):

@@ -263,6 +263,10 @@ def ray_session(address: str | None = None) -> Iterator[Any]:
     or a new local instance); disconnected afterwards if this block connected."""
     ray = _import_ray()
     owned = not ray.is_initialized()
+    # Without an address: RAY_ADDRESS, else a new local instance ("local"). Ray's own
+    # default would join the last cluster 'ray start' left a note of, and wait minutes
+    # for it when that cluster is gone; 'auto' asks for that one explicitly.
+    address = address or os.environ.get("RAY_ADDRESS") or "local"
     if owned:
         try:
             # log_to_driver off: the workers' lines come back with each fold.
