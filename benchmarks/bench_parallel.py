@@ -1,7 +1,7 @@
 """Folds in parallel: one process vs ``--workers N``, and Ray's overhead per fold task.
 
-Runs the same experiment (default: the packaged ``ci`` config with a 2×32 model and four
-epochs, so that a fold trains for seconds, not milliseconds) several ways in one go and
+Runs the same experiment (default: the packaged ``ci`` config with a 2×32 model, every
+training date and twelve epochs, so that a fold trains for seconds, not a fraction of one) several ways in one go and
 prints wall and process CPU time (the children's CPU included) of each:
 
 * ``sequential, T threads``: one process, every fold in turn, T = the cores;
@@ -35,8 +35,8 @@ OVERRIDES = [
     "windows.stride=1",  # every training date: folds of seconds, not a fraction of one
     "model.params.hidden_size=32",
     "model.params.num_layers=2",
-    "training.epochs=4",
-    "training.patience=4",
+    "training.epochs=12",
+    "training.patience=12",
 ]
 
 

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
-from scipy.signal import lfilter
 
 # Rows of sliding windows processed at once: bounds the temporary (rows, N, w) array.
 _CHUNK_CELLS = 4_000_000
@@ -104,6 +103,8 @@ def ema(x: np.ndarray, alpha: float, min_periods: int = 1) -> np.ndarray:
     # by alpha makes the first output equal to it. lfilter runs the recursion in C.
     driven = np.where(started, x, 0.0)
     driven = np.where(first, driven / alpha, driven)
+    from scipy.signal import lfilter  # here: scipy.signal costs ~1 s to import
+
     out = lfilter([alpha], [1.0, alpha - 1.0], driven, axis=0)
     out[~started] = np.nan
     if min_periods > 1:
