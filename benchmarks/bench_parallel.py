@@ -1,8 +1,8 @@
 """Folds in parallel: one process vs ``--workers N``, and Ray's overhead per fold task.
 
-Runs the same experiment (default: the packaged ``ci`` config with a 2×32 model, every
-training date and twelve epochs, so that a fold trains for seconds, not a fraction of one) several ways in one go and
-prints wall and process CPU time (the children's CPU included) of each:
+Runs the same experiment (the packaged ``ci`` config with a 2×32 model, every training
+date and twelve epochs, so that a fold trains for seconds, not a fraction of one) several
+ways in one go and prints wall and process CPU time (the children's CPU included) of each:
 
 * ``sequential, T threads``: one process, every fold in turn, T = the cores;
 * ``sequential, 1 thread``: the same with one thread (the reference ``--workers`` equals);
