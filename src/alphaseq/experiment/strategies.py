@@ -28,6 +28,7 @@ from alphaseq.portfolio import (
     momentum_scores,
 )
 from alphaseq.portfolio.alpha import grinold_alpha, return_dispersion
+from alphaseq.portfolio.estimates import RiskEstimates
 from alphaseq.portfolio.specs import EqualWeightSpec, HRPSpec, TopKSpec
 from alphaseq.portfolio.timing import timing_positions
 
@@ -149,6 +150,9 @@ def _strategies(
         folds = fold_at.reindex(pd.DatetimeIndex(panel.dates[rows])).to_numpy()
         skill = np.array([fold_skill.get(int(f), np.nan) if pd.notna(f) else np.nan for f in folds])
         as_returns = grinold_alpha(scores, skill, return_dispersion(close, rows, horizon))
+    # One set of risk estimates for the run: the covariance and the HRP hierarchy of a
+    # rebalance's window are computed once for every constructor that reads them.
+    estimates = RiskEstimates()
     for spec in extra:
         baseline = spec.name == "hrp" and isinstance(spec, HRPSpec) and p.hrp_baseline
         constraints = PortfolioConstraints(
@@ -159,7 +163,9 @@ def _strategies(
         )
         constructor = spec.build(constraints, **context)
         signal = as_returns if spec.reads_returns and as_returns is not None else scores
-        traded = _traded(panel, close, rows, last, constructor, signal, p.cost_bps, eligible)
+        traded = _traded(
+            panel, close, rows, last, constructor, signal, p.cost_bps, eligible, estimates
+        )
         traded["construction"] |= {"type": spec.type}
         if signal is as_returns:
             traded["construction"]["forecasts"] = "grinold_alpha"
@@ -191,10 +197,12 @@ def _traded(
     scores: np.ndarray,
     cost_bps: float,
     eligible: np.ndarray | None = None,
+    estimates: RiskEstimates | None = None,
 ) -> dict[str, Any]:
     """Backtest one constructor through its weight policy, and check every rebalance
-    against its constraints (constructors project onto them: a violation is a bug)."""
-    policy = make_policy(constructor, close, scores, eligible=eligible)
+    against its constraints (constructors project onto them: a violation is a bug).
+    ``estimates``: the run's shared risk estimates (None: the constructor's own)."""
+    policy = make_policy(constructor, close, scores, eligible=eligible, estimates=estimates)
     result = backtest(close, rows, policy, cost_bps=cost_bps, end_row=last)
     constraints = policy.constructor.constraints
     tradable_rows = np.isfinite(close[rows])

@@ -14,6 +14,8 @@ _LAZY = {
     "MeanVariance": "alphaseq.portfolio.constructors",
     "OptimizationFailed": "alphaseq.portfolio.constructors",
     "PortfolioConstructor": "alphaseq.portfolio.constructors",
+    "PrecomputedCovariance": "alphaseq.portfolio.estimates",
+    "RiskEstimates": "alphaseq.portfolio.estimates",
     "Tilt": "alphaseq.portfolio.constructors",
     "TopK": "alphaseq.portfolio.constructors",
     "make_policy": "alphaseq.portfolio.constructors",

@@ -9,6 +9,12 @@ optimisation never raises: the constructor keeps the drifted weights (see
 
 :func:`make_policy` turns a constructor into a policy for :func:`alphaseq.backtest.backtest`,
 which calls it at each rebalance with the weights the portfolio drifted to.
+
+Constructors given one :class:`~alphaseq.portfolio.estimates.RiskEstimates` (a run gives
+all of its constructors the same) share each rebalance's covariance and HRP allocation
+instead of fitting skfolio's estimators each on its own; the weights are the same to
+rounding (mean-variance solves the very same problem; HRP's bisection is computed from
+the shared covariance, see :mod:`alphaseq.portfolio.hrp`).
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ from alphaseq._logging import logger
 from alphaseq.backtest.engine import tradable as tradable_at
 from alphaseq.errors import ConfigError
 from alphaseq.portfolio.constraints import PortfolioConstraints
+from alphaseq.portfolio.estimates import PrecomputedCovariance, RiskEstimates
 from alphaseq.portfolio.topk import top_k_weights
 
 #: Covariance estimators of :class:`MeanVariance` (skfolio's, fitted on daily returns).
@@ -55,6 +62,11 @@ class PortfolioConstructor(ABC):
         Limits applied to every output (keyword only).
     name : str
         Strategy name in outputs (keyword only); each constructor has a default.
+    estimates : RiskEstimates or None, default=None
+        Risk estimates shared with the other constructors of a run (keyword only): the
+        covariance and the HRP allocation of a returns window are then computed once
+        for all of them (see :mod:`alphaseq.portfolio.estimates`). None: the
+        constructor fits skfolio's estimators itself at every rebalance.
 
     Attributes
     ----------
@@ -66,6 +78,7 @@ class PortfolioConstructor(ABC):
 
     constraints: PortfolioConstraints = field(default_factory=PortfolioConstraints, kw_only=True)
     name: str = field(default="constructor", kw_only=True)
+    estimates: RiskEstimates | None = field(default=None, kw_only=True, repr=False)
     n_failures: int = field(default=0, init=False, repr=False)
 
     #: Whether ``scores`` drive the weights (they also break ties in the top-k cut).
@@ -78,6 +91,10 @@ class PortfolioConstructor(ABC):
             )
         if not isinstance(self.name, str) or not self.name:
             raise ConfigError(f"name must be a non-empty string, got {self.name!r}")
+        if self.estimates is not None and not isinstance(self.estimates, RiskEstimates):
+            raise ConfigError(
+                f"estimates must be a RiskEstimates or None, got {type(self.estimates).__name__}"
+            )
 
     @property
     def history_days(self) -> int:
@@ -241,7 +258,35 @@ _HRP_CACHE: OrderedDict[bytes, np.ndarray] = OrderedDict()
 _HRP_CACHE_SIZE = 1024
 
 
+def _hrp_target(
+    window: np.ndarray,
+    universe: np.ndarray,
+    max_weight: float | None,
+    estimates: RiskEstimates | None,
+) -> np.ndarray:
+    """HRP weights of ``universe`` (0 elsewhere): shared when ``estimates`` is given."""
+    if estimates is None:
+        return _hrp_weights(window, universe, max_weight)
+    out = np.zeros(len(universe))
+    n = int(universe.sum())
+    if n == 0:
+        return out
+    if n == 1:
+        out[universe] = 1.0
+        return out
+    cap = max_weight if max_weight is not None and max_weight * n >= 1.0 else 1.0
+    try:
+        weights = estimates.hrp_weights(window[:, universe], cap)
+    except Exception as error:  # a degenerate window: the constructor falls back
+        raise OptimizationFailed(f"{type(error).__name__}: {error}") from error
+    if not np.isfinite(weights).all():
+        raise OptimizationFailed("hierarchical risk parity returned non-finite weights")
+    out[universe] = weights
+    return out
+
+
 def _hrp_weights(window: np.ndarray, universe: np.ndarray, max_weight: float | None) -> np.ndarray:
+    """skfolio's HierarchicalRiskParity fitted on ``universe`` (memoised)."""
     out = np.zeros(len(universe))
     n = int(universe.sum())
     if n == 0:
@@ -374,7 +419,7 @@ class Tilt(PortfolioConstructor):
             base = tradable.astype(np.float64)
         else:
             window, universe = _risk_universe(history, tradable, int(self.lookback))
-            base = _hrp_weights(window, universe, self.constraints.max_weight)
+            base = _hrp_target(window, universe, self.constraints.max_weight, self.estimates)
         return base * np.exp(self.strength * self._z_scores(scores, base > 0))
 
     def _z_scores(self, scores: np.ndarray, members: np.ndarray) -> np.ndarray:
@@ -416,7 +461,7 @@ class HRP(PortfolioConstructor):
         self, scores: np.ndarray, history: np.ndarray, drifted: np.ndarray, tradable: np.ndarray
     ) -> np.ndarray:
         window, universe = _risk_universe(history, tradable, int(self.lookback))
-        return _hrp_weights(window, universe, self.constraints.max_weight)
+        return _hrp_target(window, universe, self.constraints.max_weight, self.estimates)
 
 
 class ForecastMu(BaseMu):
@@ -547,12 +592,22 @@ class MeanVariance(PortfolioConstructor):
         # Exact budget when reachable; with too few names for max_weight invest what fits.
         budget = {"budget": 1.0} if invest == 1.0 else {"budget": None, "max_budget": 1.0}
 
-        prior = EmpiricalPrior(
-            mu_estimator=ForecastMu(scores[universe] / self.horizon),
-            covariance_estimator=self._covariance_estimator(),
-        )
         previous = np.where(tradable, drifted, 0.0)
         returns = window[:, universe]
+        if self.estimates is None:
+            covariance = self._covariance_estimator()
+        else:
+            try:
+                shared = self.estimates.covariance(
+                    returns, self._covariance_estimator, self.covariance
+                )
+            except Exception as error:  # e.g. a degenerate window
+                raise OptimizationFailed(f"{type(error).__name__}: {error}") from error
+            covariance = PrecomputedCovariance(shared)
+        prior = EmpiricalPrior(
+            mu_estimator=ForecastMu(scores[universe] / self.horizon),
+            covariance_estimator=covariance,
+        )
         # In daily units the utility is ~1e-4, near Clarabel's absolute tolerance: scale
         # it so that the risk term is of order 1 (the optimum is unchanged).
         variance = float(returns.var(axis=0).mean()) * self.risk_aversion / 2.0
@@ -568,9 +623,14 @@ class MeanVariance(PortfolioConstructor):
             transaction_costs=self.cost_bps / 1e4 / self.horizon,
             add_constraints=self._turnover_constraint(previous, tradable, universe, invest),
             scale_objective=scale,
+            solver_params=None if self.estimates is None else self.estimates.solver_params(),
             **budget,
         )
-        out[universe] = _fit(model, returns)
+        if self.estimates is None:
+            out[universe] = _fit(model, returns)
+            return out
+        with self.estimates.limits():
+            out[universe] = _fit(model, returns)
         return out
 
     def _turnover_constraint(
@@ -682,6 +742,7 @@ def make_policy(
     constraints: PortfolioConstraints | None = None,
     history_days: int | None = None,
     eligible: np.ndarray | None = None,
+    estimates: RiskEstimates | None = None,
 ) -> ConstructorPolicy:
     """Wrap a constructor as a policy for :func:`alphaseq.backtest.backtest`.
 
@@ -709,6 +770,10 @@ def make_policy(
     eligible : numpy.ndarray or None, default=None
         (R, N) booleans aligned with the rebalances: the universe at each one. Other
         tickers count as untradable there (never bought; a holding is sold).
+    estimates : RiskEstimates or None, default=None
+        When given, a copy of the constructor sharing these risk estimates (give every
+        constructor of a run the same one; see :mod:`alphaseq.portfolio.estimates`)
+        is used, as with ``constraints``.
 
     Returns
     -------
@@ -721,6 +786,12 @@ def make_policy(
         )
     if constraints is not None:
         constructor = dataclasses.replace(constructor, constraints=constraints)
+    if estimates is not None:
+        if not isinstance(estimates, RiskEstimates):
+            raise ConfigError(
+                f"estimates must be a RiskEstimates or None, got {type(estimates).__name__}"
+            )
+        constructor = dataclasses.replace(constructor, estimates=estimates)
     close = np.asarray(close, dtype=np.float64)
     if close.ndim != 2:
         raise ValueError(f"close must be a (T, N) array, got shape {close.shape}")
