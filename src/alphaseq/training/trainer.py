@@ -160,7 +160,10 @@ class Trainer:
             lr=self.config.learning_rate,
             weight_decay=self.config.weight_decay,
             # One fused kernel instead of a multi-tensor loop: ~2.5 ms less per H100 step.
-            fused=self.device.type == "cuda",
+            # On the CPU torch's default is a Python loop over the parameters; the
+            # multi-tensor kernels give bit-identical weights with fewer dispatches.
+            **({"fused": True} if self.device.type == "cuda" else {}),
+            **({"foreach": True} if self.device.type == "cpu" else {}),
         )
 
     def _scheduler(self, optimizer: torch.optim.Optimizer):
