@@ -139,7 +139,7 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def ray_cluster():
+def ray_cluster(tmp_path_factory):
     """A real Ray head on 127.0.0.1 with two worker CPUs (``ray start --head``), stopped
     afterwards; its address."""
     try:
@@ -150,7 +150,10 @@ def ray_cluster():
             pytest.fail(f"{reason}, and ALPHASEQ_REQUIRE_RAY=1 requires it")
         pytest.skip(reason)
     port = _free_port()
-    env = os.environ | {"RAY_USAGE_STATS_ENABLED": "0"}
+    # A head on this machine only, for this test module: no usage report, and no token
+    # authentication (Ray 2.5x turns it on when ~/.ray/auth_token exists, and then its
+    # own 'ray status' cannot reach the head).
+    env = os.environ | {"RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
     command = [
         str(Path(sys.executable).with_name("ray")),
         "start",
@@ -162,20 +165,27 @@ def ray_cluster():
         "--disable-usage-stats",
         "--block",  # stopping this process stops the cluster it started, nothing else
     ]
-    head = subprocess.Popen(
-        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
-    )
+    log = tmp_path_factory.mktemp("ray-head") / "head.log"
+    with open(log, "w") as output:
+        head = subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT)
     address = f"127.0.0.1:{port}"
+    saved = {k: os.environ.get(k) for k in ("RAY_AUTH_MODE",)}
+    os.environ["RAY_AUTH_MODE"] = "disabled"  # the clients in this process, likewise
     try:
-        deadline = time.monotonic() + 60
-        while subprocess.run(
-            [command[0], "status", f"--address={address}"], env=env, capture_output=True
-        ).returncode:
+        deadline = time.monotonic() + 120
+        while not _head_answers(command[0], address, env):
             if head.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"the Ray head did not start: {head.stderr.read()[-2000:]}")
+                head.kill()
+                head.wait()
+                pytest.fail(f"the Ray head did not start: {log.read_text()[-2000:]}")
             time.sleep(1)
         yield address
     finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
         head.send_signal(signal.SIGTERM)
         try:
             head.wait(timeout=30)
@@ -185,6 +195,16 @@ def ray_cluster():
         note = Path(tempfile.gettempdir()) / "ray" / "ray_current_cluster"
         if note.is_file() and note.read_text().strip().endswith(f":{port}"):
             note.unlink()
+
+
+def _head_answers(ray: str, address: str, env: dict) -> bool:
+    try:
+        status = subprocess.run(
+            [ray, "status", f"--address={address}"], env=env, capture_output=True, timeout=30
+        )
+    except subprocess.TimeoutExpired:
+        return False
+    return status.returncode == 0
 
 
 def test_ray_cluster_runs_the_folds_as_one_process_does(ci_run, ray_cluster, tmp_path):
