@@ -258,6 +258,19 @@ _HRP_CACHE: OrderedDict[bytes, np.ndarray] = OrderedDict()
 _HRP_CACHE_SIZE = 1024
 
 
+def _hrp_start(universe: np.ndarray, max_weight: float | None) -> tuple[np.ndarray, float | None]:
+    """``(weights, cap)`` before an HRP fit: zeros and the cap to fit with, or the final
+    weights and None when there is nothing to fit (no member, or one)."""
+    out = np.zeros(len(universe))
+    n = int(universe.sum())
+    if n <= 1:
+        out[universe] = 1.0  # nothing when n == 0
+        return out, None
+    # skfolio's own cap keeps the hierarchy's allocation within max_weight when feasible;
+    # otherwise apply() caps and leaves the rest in cash.
+    return out, (max_weight if max_weight is not None and max_weight * n >= 1.0 else 1.0)
+
+
 def _hrp_target(
     window: np.ndarray,
     universe: np.ndarray,
@@ -267,14 +280,9 @@ def _hrp_target(
     """HRP weights of ``universe`` (0 elsewhere): shared when ``estimates`` is given."""
     if estimates is None:
         return _hrp_weights(window, universe, max_weight)
-    out = np.zeros(len(universe))
-    n = int(universe.sum())
-    if n == 0:
+    out, cap = _hrp_start(universe, max_weight)
+    if cap is None:
         return out
-    if n == 1:
-        out[universe] = 1.0
-        return out
-    cap = max_weight if max_weight is not None and max_weight * n >= 1.0 else 1.0
     try:
         weights = estimates.hrp_weights(window[:, universe], cap)
     except Exception as error:  # a degenerate window: the constructor falls back
@@ -287,16 +295,9 @@ def _hrp_target(
 
 def _hrp_weights(window: np.ndarray, universe: np.ndarray, max_weight: float | None) -> np.ndarray:
     """skfolio's HierarchicalRiskParity fitted on ``universe`` (memoised)."""
-    out = np.zeros(len(universe))
-    n = int(universe.sum())
-    if n == 0:
+    out, cap = _hrp_start(universe, max_weight)
+    if cap is None:
         return out
-    if n == 1:
-        out[universe] = 1.0
-        return out
-    # skfolio's own cap keeps the hierarchy's allocation within max_weight when feasible;
-    # otherwise apply() caps and leaves the rest in cash.
-    cap = max_weight if max_weight is not None and max_weight * n >= 1.0 else 1.0
     returns = window[:, universe]  # its memory layout is kept: it changes skfolio's rounding
     digest = hashlib.blake2b(np.ascontiguousarray(returns).tobytes(), digest_size=20)
     digest.update(np.packbits(universe).tobytes() + np.float64(cap).tobytes())
