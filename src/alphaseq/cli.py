@@ -465,7 +465,11 @@ def run_command(
         )
     # Only now the heavy imports (torch, skfolio): a config mistake answers at once.
     from alphaseq.experiment import RunRecord, run
+    from alphaseq.experiment.executors import make_executor
     from alphaseq.training import distributed
+
+    # A bad --workers/--executor/--address answers before anything is printed or made.
+    make_executor(executor, workers=workers, address=address, threads=experiment.training.threads)
 
     if dry_run:
         _dry_run(experiment)
