@@ -15,6 +15,8 @@ the tilt, the cost is the same for any). Prints wall and process CPU seconds of:
   the path before issue 17), and **before1**, the same on one BLAS thread (what the
   thread limit alone gains), against *after* on every ``--before-every``-th rebalance
   (interleaved per constructor, so that the three see the same load);
+* **side by side**: the three traded in threads at once, as a run now does (the
+  solvers release the GIL), against *after* one after another;
 * **floors**, per rebalance: the covariance estimates alone (Ledoit-Wolf and the
   empirical one, skfolio's), the Ward tree with optimal leaf ordering alone (scipy), and
   the Clarabel solves inside mean-variance (as Clarabel times them, during *after*).
@@ -110,6 +112,25 @@ def main() -> None:
         )
     total = (sum(w for w, _ in after.values()), sum(c for _, c in after.values()))
     print(f"after  {'total':14s} wall {total[0]:7.2f} s  cpu {total[1]:7.2f} s  {shared}")
+
+    # As a run trades them now: the three side by side in threads (experiment.strategies),
+    # on fresh estimates; the same weights as one after another.
+    from alphaseq.experiment.strategies import _trade_side_by_side
+
+    fresh = RiskEstimates(threads=args.threads)
+    wall, cpu, side = timed(
+        lambda: _trade_side_by_side(
+            lambda name, _: run(name, rows, fresh), [(name, None) for name in constructors]
+        )
+    )
+    alone = [run(name, rows[:3], RiskEstimates()).weights_after for name in constructors]
+    assert all(np.array_equal(a, s.weights_after[:3]) for a, s in zip(alone, side, strict=True)), (
+        "side by side changed the weights"
+    )
+    print(
+        f"side by side (threads)  wall {wall:7.2f} s  cpu {cpu:7.2f} s  "
+        f"({total[0] / wall:.2f}x the one-after-another wall)"
+    )
 
     if args.before_every > 0:
         # The old path as it ran (BLAS threads left alone), and on one BLAS thread (what

@@ -293,3 +293,36 @@ def test_the_strategy_stage_passes_its_risk_estimates_to_constructors(market):
     )
     assert estimates.misses == fitted and estimates.hits == len(rows)
     assert tilt["construction"]["violations"] == hrp["construction"]["violations"] == 0
+
+
+def test_constructors_traded_side_by_side_equal_one_after_another(ci_run, tmp_path, monkeypatch):
+    """Mean-variance, the HRP tilt and the HRP baseline traded in threads at once give the
+    weights and returns each gives alone, and leave the process's warning filters and
+    BLAS threads as they were."""
+    import shutil
+    import warnings
+
+    import pandas as pd
+    from threadpoolctl import threadpool_info
+
+    from alphaseq.experiment import rebacktest
+    from alphaseq.experiment import strategies as stage
+
+    constructors = (
+        "portfolio.constructors=[{name: mv, type: mean_variance},"
+        " {name: tilt_hrp, type: tilt, base: hrp}]"
+    )
+    tables = {}
+    for cores in (1, 2):
+        monkeypatch.setattr(stage, "available_cores", lambda cores=cores: cores)
+        folder = tmp_path / f"cores{cores}"
+        shutil.copytree(ci_run.run_dir, folder)
+        filters = list(warnings.filters)
+        blas = [(i["internal_api"], i["num_threads"]) for i in threadpool_info()]
+        result = rebacktest(folder, [constructors, "portfolio.hrp_baseline=true"], report=False)
+        assert list(warnings.filters) == filters
+        assert [(i["internal_api"], i["num_threads"]) for i in threadpool_info()] == blas
+        tables[cores] = (result.weights, result.returns)
+    assert {"mv", "tilt_hrp", "hrp"} <= set(tables[2][1]["strategy"])
+    for one, two in zip(tables[1], tables[2], strict=True):
+        pd.testing.assert_frame_equal(one, two, check_exact=True)

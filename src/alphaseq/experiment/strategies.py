@@ -8,10 +8,14 @@ the prices are read, so the stage can be re-run without retraining.
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from alphaseq._logging import logger
 from alphaseq.backtest import backtest, month_end_rows
@@ -20,6 +24,7 @@ from alphaseq.config import ExperimentConfig
 from alphaseq.data import Panel
 from alphaseq.errors import DataError
 from alphaseq.experiment.build import universe_selection
+from alphaseq.experiment.executors import available_cores
 from alphaseq.portfolio import (
     PortfolioConstraints,
     PortfolioConstructor,
@@ -153,6 +158,7 @@ def _strategies(
     # One set of risk estimates for the run: the covariance and the HRP hierarchy of a
     # rebalance's window are computed once for every constructor that reads them.
     estimates = RiskEstimates()
+    jobs = []
     for spec in extra:
         baseline = spec.name == "hrp" and isinstance(spec, HRPSpec) and p.hrp_baseline
         constraints = PortfolioConstraints(
@@ -163,9 +169,14 @@ def _strategies(
         )
         constructor = spec.build(constraints, **context)
         signal = as_returns if spec.reads_returns and as_returns is not None else scores
-        traded = _traded(
+        jobs.append((constructor, signal))
+    trades = _trade_side_by_side(
+        lambda constructor, signal: _traded(
             panel, close, rows, last, constructor, signal, p.cost_bps, eligible, estimates
-        )
+        ),
+        jobs,
+    )
+    for spec, (_, signal), traded in zip(extra, jobs, trades, strict=True):
         traded["construction"] |= {"type": spec.type}
         if signal is as_returns:
             traded["construction"]["forecasts"] = "grinold_alpha"
@@ -186,6 +197,33 @@ def _strategies(
         logger.warning("no benchmark: the data has no index and data.benchmark is not set")
     order = [*STRATEGIES, *(spec.name for spec in extra)]
     return {name: out[name] for name in order if name in out}
+
+
+def _trade_side_by_side(
+    trade: Callable[[PortfolioConstructor, np.ndarray], dict[str, Any]],
+    jobs: list[tuple[PortfolioConstructor, np.ndarray]],
+) -> list[dict[str, Any]]:
+    """``trade(constructor, signal)`` of every job, in threads when there are several
+    and cores to run them: the optimisers spend their time in solvers that release the
+    GIL (Clarabel), so mean-variance beside the HRP constructors uses the second core.
+
+    Every constructor's weights are those of one thread: each is computed on its own,
+    the shared estimates are deterministic, and linear algebra runs on one BLAS thread
+    throughout (set here, once, for all of them: threadpoolctl's limit is process-wide).
+    """
+    threads = min(len(jobs), available_cores())
+    if threads <= 1:
+        return [trade(*job) for job in jobs]
+    # catch_warnings and the BLAS limit are process-wide: set once around the threads
+    # (the constructors' own catch_warnings blocks may then see each other's warnings,
+    # which only go to the log), and restored whatever the threads did to them.
+    with (
+        threadpool_limits(limits=1, user_api="blas"),
+        warnings.catch_warnings(),
+        ThreadPoolExecutor(max_workers=threads, thread_name_prefix="alphaseq-construct") as pool,
+    ):
+        futures = [pool.submit(trade, *job) for job in jobs]
+        return [future.result() for future in futures]
 
 
 def _traded(

@@ -170,7 +170,10 @@ class RiskEstimates:
         found = self._covariances.get(key)
         if found is not None:
             self.hits += 1
-            self._covariances.move_to_end(key)
+            # Constructors may trade in threads at once (experiment.strategies): another
+            # may have just evicted it; the value found is still the one.
+            with contextlib.suppress(KeyError):
+                self._covariances.move_to_end(key)
             return found
         self.misses += 1
         with self.limits():
@@ -203,7 +206,10 @@ class RiskEstimates:
         found = self._allocations.get(key)
         if found is not None:
             self.hits += 1
-            self._allocations.move_to_end(key)
+            # Constructors may trade in threads at once (experiment.strategies): another
+            # may have just evicted it; the value found is still the one.
+            with contextlib.suppress(KeyError):
+                self._allocations.move_to_end(key)
             return found
         covariance = self.covariance(returns, EmpiricalCovariance, "empirical")
         self.misses += 1
