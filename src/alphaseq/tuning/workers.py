@@ -14,6 +14,7 @@ on several machines need a database server: ``--storage postgresql://...``.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import logging
 import multiprocessing
 import tempfile
 from collections.abc import Mapping
@@ -108,8 +109,13 @@ def tune_in_parallel(
         **tune_kwargs,
     }
     # The study and its tables exist before the workers race to open them, and a bad
-    # space, metric or storage answers here, once.
-    tune(values, n_trials=0, out_dir=out, progress=False, **shared)
+    # space, metric or storage answers here, once (its "no trial completed yet" is no news).
+    previous = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        tune(values, n_trials=0, out_dir=out, progress=False, **shared)
+    finally:
+        logger.setLevel(previous)
     shares = trial_shares(n_trials, workers)
     logger.info(
         "tuning: %d trial(s) in %d %s worker(s) on study %r",
