@@ -303,3 +303,14 @@ def test_ddp_is_not_combined_with_workers(tmp_path):
     assert result.exit_code == 2, result.output
     assert "--ddp trains each fold on all its processes together" in result.output
     assert not out.exists()
+
+
+def test_tuning_workers_print_a_line_per_trial_even_in_a_terminal(monkeypatch):
+    import rich.console
+
+    from alphaseq.tuning.search import _Progress
+
+    monkeypatch.setattr(rich.console.Console, "is_terminal", property(lambda self: True))
+    assert not _Progress(True, 2, "study")._lines  # one process: a progress bar
+    assert _Progress("lines", 2, "study")._lines  # workers sharing the terminal: lines
+    assert not _Progress(False, 2, "study")._lines

@@ -33,7 +33,7 @@ import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import optuna
@@ -308,7 +308,7 @@ def tune(
     space: str | Path | Mapping[str, Any] | None = None,
     pruner: str | optuna.pruners.BasePruner = "median",
     seed: int | None = 0,
-    progress: bool = True,
+    progress: bool | Literal["lines"] = True,
     metric: str = "rank_ic",
     panel: Panel | None = None,
     heartbeat_interval: int = 60,
@@ -346,8 +346,9 @@ def tune(
         trial's number (see :class:`~alphaseq.tuning.sampler.TrialSeededSampler`), so
         workers sharing a study never repeat each other's draws and a resumed study
         draws new configurations. The same seed gives every worker the same settings.
-    progress : bool, default True
-        Show trials done and the best value so far (rich).
+    progress : bool or "lines", default True
+        Show trials done and the best value so far (a rich bar in a terminal, a line per
+        trial otherwise; ``"lines"``: a line per trial everywhere).
     metric : {"rank_ic", "ic", "sharpe", "loss"}, default "rank_ic"
         The validation figure maximised (``loss``: its negative).
     panel : Panel, optional
@@ -634,7 +635,7 @@ class _Progress:
     """Trials done and best value so far, on a rich progress bar in a terminal, one line
     per trial in a log (number, state, value, parameters), or nothing."""
 
-    def __init__(self, enabled: bool, total: int | None, name: str) -> None:
+    def __init__(self, enabled: bool | str, total: int | None, name: str) -> None:
         from rich.console import Console
 
         self.enabled = enabled
@@ -643,7 +644,8 @@ class _Progress:
         self._bar: Any = None
         self._task: Any = None
         self._console = Console(stderr=True)
-        self._lines = enabled and not self._console.is_terminal
+        # "lines": one line per trial even in a terminal (workers sharing one terminal).
+        self._lines = bool(enabled) and (enabled == "lines" or not self._console.is_terminal)
 
     def __enter__(self) -> _Progress:
         if self.enabled and not self._lines:

@@ -54,7 +54,8 @@ def _worker(
     if values.get("training", {}).get("threads") is None:
         torch.set_num_threads(threads)
     with tempfile.TemporaryDirectory(prefix="alphaseq-tune-") as scratch:
-        result = tune(values, n_trials=n_trials, out_dir=scratch, progress=False, **kwargs)
+        # A line per trial: workers on one terminal cannot share a progress bar.
+        result = tune(values, n_trials=n_trials, out_dir=scratch, progress="lines", **kwargs)
     return result.n_trials
 
 
