@@ -180,7 +180,7 @@ def ranks(tmp_path_factory) -> list[dict]:
     env["OMP_NUM_THREADS"] = "1"
     done = subprocess.run(command, capture_output=True, text=True, timeout=240, env=env)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    results = [torch.load(out / f"rank{r}.pt", weights_only=False) for r in (0, 1)]
+    results = [torch.load(out / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
     for name in RUNS:
         assert (out / f"{name}.ckpt").exists()
     return results
